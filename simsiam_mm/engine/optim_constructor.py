@@ -1,0 +1,64 @@
+"""The predictor's fixed learning rate, in one place.
+
+Paper, Sec. 4: "a fixed lr for the predictor h [...] works better"; the official ``main_simsiam.py`` sets the
+predictor's group to ``init_lr = lr * batch_size / 256`` at every step while the rest follows the cosine schedule.
+"""
+import torch
+from mmengine.logging import MessageHub
+from mmengine.model import is_model_wrapper
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
+from torch import nn
+
+from simsiam_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+
+def _hold_fixed_lr(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    """Optimizer step pre-hook: put every ``fixed_lr`` group back at its initial (already scaled) lr.
+
+    ``initial_lr`` is what mmengine's param schedulers record when they are built, which is after
+    ``Runner.scale_lr`` has applied ``auto_scale_lr``; without a scheduler the lr never moved, so it is the lr itself.
+    The value used is logged as ``predictor_lr``.
+    """
+    for group in optimizer.param_groups:
+        if group.get('fixed_lr'):
+            group['lr'] = group.setdefault('initial_lr', group['lr'])
+            MessageHub.get_current_instance().update_scalar('train/predictor_lr', group['lr'])
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class SimSiamOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Build the optimizer as usual, then move the parameters of ``fixed_lr_module`` into a group whose lr stays at
+    the base lr, scaled by ``auto_scale_lr`` like every other group but never decayed by the schedulers.
+
+    Config::
+
+        optim_wrapper = dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),  # 0.05 x 256/256
+            constructor='SimSiamOptimWrapperConstructor')
+
+    Set ``paramwise_cfg=dict(fixed_lr_module=None)`` to let the predictor follow the schedule (paper Table 1 variant).
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
+        paramwise_cfg = dict(paramwise_cfg or {})
+        self.fixed_lr_module: str | None = paramwise_cfg.pop('fixed_lr_module', 'head.predictor')
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        optim_wrapper = super().__call__(model)
+        if self.fixed_lr_module is None:
+            return optim_wrapper
+        module = model.module if is_model_wrapper(model) else model
+        try:
+            fixed = list(module.get_submodule(self.fixed_lr_module).parameters())
+        except AttributeError as e:
+            raise KeyError(f'optim_wrapper.paramwise_cfg.fixed_lr_module={self.fixed_lr_module!r}: the model '
+                           f'{type(module).__name__} has no such submodule') from e
+        optimizer = optim_wrapper.optimizer
+        fixed_ids = {id(p) for p in fixed}
+        for group in optimizer.param_groups:  # no state exists yet, so regrouping is safe
+            group['params'] = [p for p in group['params'] if id(p) not in fixed_ids]
+        optimizer.param_groups = [g for g in optimizer.param_groups if g['params']]
+        optimizer.add_param_group(dict(params=fixed, lr=self.base_lr, fixed_lr=True))
+        optimizer.register_step_pre_hook(_hold_fixed_lr)
+        return optim_wrapper

@@ -1,0 +1,7 @@
+from .heads import SimSiamHead, SimSiamPredictor
+from .losses import NegativeCosineSimilarity, collapse_std
+from .necks import SimSiamProjector
+from .simsiam import SimSiam
+
+__all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
+           'collapse_std']

@@ -1,0 +1,86 @@
+"""Shared fixtures: where the real data lives, and how a test gets a small SimSiam checkpoint.
+
+Data-dependent tests skip with a reason where ``../shared/data`` (or ``$SIMSIAM_MM_DATA``) is absent, as in a user's
+checkout; with ``SIMSIAM_MM_REQUIRE_DATA=1`` (set by ``.ci/run``) the same absence fails the test instead.
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get('SIMSIAM_MM_DATA', REPO.parent / 'shared' / 'data'))
+REQUIRE_DATA = os.environ.get('SIMSIAM_MM_REQUIRE_DATA', '') not in ('', '0', 'false', 'False')
+QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'
+
+sys.path.insert(0, str(REPO / 'tools'))  # lets tests import the tools' functions (train.merge_args, ...)
+
+
+def require_data(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists; otherwise skip (users' checkouts) or fail (CI, SIMSIAM_MM_REQUIRE_DATA=1)."""
+    if path.exists():
+        return path
+    msg = f'{what} not found at {path} (set SIMSIAM_MM_DATA to the folder holding cifar10/ and downstream/)'
+    if REQUIRE_DATA:
+        pytest.fail(f'SIMSIAM_MM_REQUIRE_DATA is set but {msg}')
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope='session')
+def cifar10_root() -> Path:
+    """The real CIFAR-10 images in ImageNet-style folders: ``{train,test}/<class>/*.jpg``."""
+    return require_data(DATA / 'cifar10', 'CIFAR-10 image folders')
+
+
+@pytest.fixture(scope='session')
+def downstream_root() -> Path:
+    """Real VOC / COCO / Cityscapes / VOC-seg samples in the layouts mmdet and mmseg expect."""
+    return require_data(DATA / 'downstream', 'downstream detection/segmentation samples')
+
+
+def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 'resnet18_cifar', iters: int = 4,
+                      batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0):
+    """The CIFAR-10 quick config cut to ``iters`` iterations on ``num_images`` real images (a Config to tweak)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(QUICK_CONFIG))
+    cfg.work_dir = str(work_dir)
+    cfg.randomness = dict(seed=seed)
+    loader = cfg.train_dataloader
+    loader.batch_size, loader.num_workers, loader.persistent_workers = batch_size, 0, False
+    loader.dataset.data_root, loader.dataset.indices = str(cifar10_root), num_images
+    if image_size != 32:
+        loader.dataset.pipeline[1].transforms[0][0].scale = image_size
+    if backbone == 'resnet50':
+        cfg.model.backbone = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=True)
+        cfg.model.neck.update(in_channels=2048, num_layers=3)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=iters, by_epoch=False, begin=0, end=iters)]
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters, by_epoch=False)
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def pretrain(cfg) -> Path:
+    """Run a Runner on ``cfg``; return the checkpoint path it wrote last."""
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return Path(cfg.work_dir) / Path(open(Path(cfg.work_dir) / 'last_checkpoint').read().strip()).name
+
+
+@pytest.fixture(scope='session')
+def simsiam_checkpoint(cifar10_root, tmp_path_factory) -> Path:
+    """A real (tiny) SimSiam ResNet-18-CIFAR pretraining checkpoint: 4 iterations on 64 CIFAR-10 images."""
+    import simsiam_mm  # noqa: F401
+    return pretrain(tiny_pretrain_cfg(cifar10_root, tmp_path_factory.mktemp('pretrain_r18')))
+
+
+@pytest.fixture(scope='session')
+def simsiam_r50_checkpoint(cifar10_root, tmp_path_factory) -> Path:
+    """A real (tiny) SimSiam ResNet-50 checkpoint (2 iterations, 64 px): what mmdet/mmseg benchmarks load."""
+    import simsiam_mm  # noqa: F401
+    cfg = tiny_pretrain_cfg(cifar10_root, tmp_path_factory.mktemp('pretrain_r50'), backbone='resnet50', iters=2,
+                            batch_size=4, num_images=16, image_size=64)
+    return pretrain(cfg)

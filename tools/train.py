@@ -1,0 +1,75 @@
+"""Train with an OpenMMLab config: ``python tools/train.py CONFIG`` or ``bash tools/dist_train.sh CONFIG GPUS``."""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from simsiam_mm.engine.launch import prepare_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model (SimSiam pretraining or an evaluation protocol)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or, without a value, from the latest one in the work dir')
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision training')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the lr linearly with the actual total batch (GPUs x batch) against auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-pin-memory', action='store_true', help='do not pin memory in the dataloaders')
+    parser.add_argument('--no-persistent-workers', action='store_true', help='do not keep dataloader workers alive')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs in xxx=yyy format, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if not loader:
+            continue
+        if args.no_pin_memory:
+            loader['pin_memory'] = False
+        if args.no_persistent_workers:
+            loader['persistent_workers'] = False
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    prepare_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
