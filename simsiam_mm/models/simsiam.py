@@ -1,5 +1,5 @@
 """SimSiam: the whole algorithm in one place (backbone and projector = encoder f, head = predictor h + loss)."""
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
@@ -20,6 +20,13 @@ class SimSiam(BaseSelfSupervisor):
     Besides ``loss`` the returned dict has ``z_std``: :func:`collapse_std` of view 1's projection (not a loss; it is
     logged and watched by :class:`CollapseMonitorHook`).
     """
+
+    def __init__(self, backbone: dict | nn.Module, neck: dict | nn.Module, head: dict | nn.Module,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        # Build the parts in our registry scope (our classes first, then mmpretrain's), whatever the default scope.
+        backbone, neck, head = (m if isinstance(m, nn.Module) else MODELS.build(m) for m in (backbone, neck, head))
+        super().__init__(backbone=backbone, neck=neck, head=head, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
 
     def extract_feat(self, inputs: Tensor) -> tuple[Tensor, ...]:
         return self.backbone(inputs)  # tuple of NxCxHxW stage outputs
