@@ -14,7 +14,8 @@ DATA = Path(os.environ.get('SIMSIAM_MM_DATA', REPO.parent / 'shared' / 'data'))
 REQUIRE_DATA = os.environ.get('SIMSIAM_MM_REQUIRE_DATA', '') not in ('', '0', 'false', 'False')
 QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'
 
-sys.path.insert(0, str(REPO / 'tools'))  # lets tests import the tools' functions (train.merge_args, ...)
+# Tests import the tools' functions (train.merge_args, ...) and these helpers (`from conftest import pretrain`).
+sys.path[:0] = [str(REPO / 'tools'), str(REPO / 'tests')]
 
 
 def require_data(path: Path, what: str) -> Path:
