@@ -1,0 +1,92 @@
+"""Reading checkpoints with errors that name the file, and writing them atomically."""
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmengine.logging.history_buffer import HistoryBuffer
+
+from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
+from simsiam_mm.zoo.report import ConversionError
+
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'mean', 'current', 'latest')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling: a ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``. Only those lookups are allowed; a general ``getattr`` would open the safe loader to
+    arbitrary attribute access."""
+    if (obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and name in _HISTORY_BUFFER_METHODS:
+        return getattr(obj, name)
+    raise ConversionError(f'refusing getattr({type(obj).__name__}, {name!r}) while unpickling')
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load`` on the CPU with the safe loader (``weights_only=True``), failing with the file's name.
+
+    mmengine's message hub types are allow-listed (:func:`allow_mmengine_checkpoints`, plus the ``getattr`` a
+    ``HistoryBuffer`` pickles, restricted to its statistics methods), so full training checkpoints load too;
+    official facebookresearch/simsiam checkpoints hold only tensors, ints and strings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError(f'{path}: no such checkpoint file')
+    allow_mmengine_checkpoints()
+    try:
+        with torch.serialization.safe_globals([(_history_buffer_getattr, 'builtins.getattr')]):
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # zip/pickle errors from truncated or foreign files
+        raise ConversionError(f'{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {e})') from e
+    if not isinstance(obj, dict):
+        raise ConversionError(f'{path}: expected a dict checkpoint, got {type(obj).__name__}')
+    return obj
+
+
+def get_state_dict(ckpt: dict[str, Any], source: str) -> dict[str, Tensor]:
+    """The tensors of a checkpoint: its ``state_dict`` (mmengine, official) or ``model`` entry, or the dict itself."""
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt.get(key), dict):
+            ckpt = ckpt[key]
+            break
+    state_dict = {k: v for k, v in ckpt.items() if isinstance(v, Tensor)}
+    if not state_dict:
+        raise ConversionError(f'{source}: holds no tensors (looked in "state_dict", "model" and the top level)')
+    return state_dict
+
+
+def serialize(obj: Any) -> bytes:
+    """``torch.save`` into memory: the bytes do not depend on the output file name, so their hash is stable."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def write_atomic(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to a temporary file in the target folder, then ``os.replace`` it onto ``path``.
+
+    A reader never sees a half-written file: an interrupted write leaves at most a ``.tmp`` file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a published file is meant to be read by others
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)`` through :func:`write_atomic`."""
+    return write_atomic(serialize(obj), path)

@@ -1,0 +1,39 @@
+"""Keep the ``backbone.*`` weights of a checkpoint (for mmdet, mmseg or mmpretrain classification).
+
+    python tools/model_converters/extract_backbone_weights.py CKPT OUT [--strip-prefix]
+
+With the prefix (default) the file suits ``init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')``;
+with ``--strip-prefix`` the keys are bare (``conv1.weight``), for ``backbone.init_cfg=dict(type='Pretrained',
+checkpoint=OUT)``.
+"""
+import argparse
+import sys
+
+from simsiam_mm.zoo import ConversionError, save_atomic
+from simsiam_mm.zoo.resnet import extract_backbone_file
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('checkpoint', help='a simsiam_mm (or any mmengine) checkpoint with backbone.* keys')
+    parser.add_argument('out', help='output file')
+    parser.add_argument('--strip-prefix', action='store_true', help='write conv1.weight instead of backbone.conv1.weight')
+    parser.add_argument('--allow-unexpected', action='store_true', help='drop keys outside backbone/neck/head')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        out, report = extract_backbone_file(args.checkpoint, args.strip_prefix, args.allow_unexpected)
+        save_atomic(out, args.out)
+    except ConversionError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    print(report.details())
+    print(f'wrote {args.out} ({"bare keys" if args.strip_prefix else "backbone.* keys"})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
