@@ -1,0 +1,175 @@
+"""Config rewrites for the downstream runner: move the data, or shrink a benchmark to a CPU-sized smoke run.
+
+The smoke run keeps everything that can break (the dataset classes and their annotation parsing, the transforms, the
+model with its SyncBN->BN conversion, the loss, the optimiser step, the real evaluator) and shrinks only what costs
+time: iterations, image scale, batch size, the number of proposals, and the checkpoints.
+"""
+from typing import Any, Callable, Iterator
+
+from mmengine.config import Config
+
+# transforms whose ``scale``/``scales`` is an image size to shrink
+RESIZE_TYPES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+EVALUATORS = ('val_evaluator', 'test_evaluator')
+
+
+def _datasets(dataset: dict | None) -> Iterator[dict]:
+    """Yield a dataset config and those it wraps (ConcatDataset.datasets, RepeatDataset.dataset, ...)."""
+    if not isinstance(dataset, dict):
+        return
+    yield dataset
+    yield from _datasets(dataset.get('dataset'))
+    for child in dataset.get('datasets') or []:
+        yield from _datasets(child)
+
+
+def _dataset_cfgs(cfg: Config) -> Iterator[dict]:
+    for name in DATALOADERS:
+        loader = cfg.get(name)
+        if loader:
+            yield from _datasets(loader.get('dataset'))
+
+
+def set_data_root(cfg: Config, data_root: str) -> Config:
+    """Point every dataset at ``data_root`` (the folder a benchmark's ``data/...`` stands for).
+
+    Evaluator annotation files under the old root (COCO's ``data/coco/annotations/instances_val2017.json``) move
+    with it. Raises ``ValueError`` when no dataset has a ``data_root``.
+    """
+    old_roots = set()
+    for dataset in _dataset_cfgs(cfg):
+        if 'data_root' in dataset:
+            old_roots.add(str(dataset['data_root']))
+            dataset['data_root'] = data_root
+    if not old_roots:
+        raise ValueError('--data-root: no dataset in the config has a data_root to replace')
+    if len(old_roots) > 1:
+        raise ValueError(f'--data-root: the datasets use several roots {sorted(old_roots)}; set them with '
+                         '--cfg-options instead')
+    old = old_roots.pop()
+    new = data_root if data_root.endswith('/') or not old.endswith('/') else data_root + '/'
+    for name in EVALUATORS:
+        for evaluator in _as_list(cfg.get(name)):
+            ann_file = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
+            if isinstance(ann_file, str) and ann_file.startswith(old):
+                evaluator['ann_file'] = new + ann_file[len(old):]
+    return cfg
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def _transforms(cfg: Config) -> Iterator[dict]:
+    """Every transform of every dataset pipeline, including those nested in RandomChoice/TestTimeAug lists."""
+
+    def walk(node: Any) -> Iterator[dict]:
+        if isinstance(node, dict):
+            if 'type' in node:
+                yield node
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                yield from walk(value)
+
+    for dataset in _dataset_cfgs(cfg):
+        yield from walk(dataset.get('pipeline'))
+
+
+def _scaled(scale: Any, factor: float) -> Any:
+    if isinstance(scale, (list, tuple)) and scale and isinstance(scale[0], (list, tuple)):
+        return [_scaled(s, factor) for s in scale]
+    if isinstance(scale, (list, tuple)):
+        return tuple(max(1, round(s * factor)) for s in scale)
+    return max(1, round(scale * factor))
+
+
+def _rescale_pipelines(cfg: Config, factor: float, crop: int | None = None) -> None:
+    for t in _transforms(cfg):
+        if t['type'] in RESIZE_TYPES:
+            for key in ('scale', 'scales'):
+                if t.get(key) is not None:
+                    t[key] = _scaled(t[key], factor)
+        elif t['type'] == 'RandomCrop' and crop is not None:
+            t['crop_size'] = (crop, crop)
+        elif t['type'] == 'Pad' and crop is not None and t.get('size') is not None:
+            t['size'] = (crop, crop)
+
+
+def _test_short_side(cfg: Config) -> int:
+    """The short side of the (first) test-time Resize: 800 for the detection protocols."""
+    for t in _datasets_transforms(cfg, 'test_dataloader'):
+        if t['type'] == 'Resize' and t.get('scale') is not None:
+            return min(t['scale']) if isinstance(t['scale'], (list, tuple)) else t['scale']
+    raise ValueError('smoke mode: no Resize with a scale in the test pipeline to shrink')
+
+
+def _datasets_transforms(cfg: Config, loader: str) -> Iterator[dict]:
+    for dataset in _datasets(cfg[loader].get('dataset')):
+        for t in dataset.get('pipeline') or []:
+            if isinstance(t, dict):
+                yield t
+
+
+def _shrink_detector(cfg: Config, size: int, proposals: int) -> None:
+    _rescale_pipelines(cfg, size / _test_short_side(cfg))
+    train_cfg, test_cfg = cfg.model.get('train_cfg') or {}, cfg.model.get('test_cfg') or {}
+    if 'rpn_proposal' in train_cfg:
+        train_cfg.rpn_proposal.update(nms_pre=proposals * 4, max_per_img=proposals)
+    if 'rcnn' in train_cfg:
+        train_cfg.rcnn.sampler.num = proposals
+    if 'rpn' in test_cfg:
+        test_cfg.rpn.update(nms_pre=proposals * 4, max_per_img=proposals)
+    if 'rcnn' in test_cfg:
+        # an untrained classifier scores ~1/(classes+1) < 0.05: keep its boxes so the evaluator has work to do
+        test_cfg.rcnn.update(score_thr=0.0, max_per_img=proposals)
+
+
+def _shrink_segmentor(cfg: Config, size: int) -> None:
+    crop = cfg.model.data_preprocessor.get('size')
+    if not crop:
+        raise ValueError('smoke mode: model.data_preprocessor.size (the crop size) is not set')
+    factor = size / max(crop)
+    _rescale_pipelines(cfg, factor, crop=size)
+    cfg.model.data_preprocessor.size = (size, size)
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if test_cfg.get('mode') == 'slide':  # keep sliding windows, on the shrunk image
+        test_cfg.crop_size = (size, size)
+        test_cfg.stride = _scaled(test_cfg.stride, factor)
+
+
+def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32) -> Config:
+    """Shrink a downstream benchmark config, in place, to ``iters`` iterations at a tiny image scale.
+
+    Detection: the test scale's short side becomes ``size`` and every other scale shrinks by the same factor (the
+    multi-scale range keeps its shape), the RPN keeps ``proposals`` boxes and the RoI sampler samples as many, and
+    the test score threshold drops to 0. Segmentation: the crop becomes ``size`` x ``size``, resize scales and the
+    sliding window shrink by the same factor. Both: one image per batch, no dataloader workers, a constant lr, a log
+    line per iteration, validation once at the end, no checkpoint files.
+
+    Examples:
+        >>> cfg = Config.fromfile('benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
+        >>> cfg = smoke_cfg(cfg, iters=2, size=64)
+        >>> cfg.train_cfg.max_iters, cfg.model.test_cfg.crop_size, cfg.model.test_cfg.stride
+        (2, (64, 64), (43, 43))
+    """
+    scope = cfg.get('default_scope')
+    shrink: dict[str, Callable[[], None]] = {
+        'mmdet': lambda: _shrink_detector(cfg, size, proposals),
+        'mmseg': lambda: _shrink_segmentor(cfg, size),
+    }
+    if scope not in shrink:
+        raise ValueError(f'smoke mode supports mmdet and mmseg configs, got default_scope={scope!r}')
+    shrink[scope]()
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=iters)]
+    for name in DATALOADERS:
+        loader = cfg.get(name)
+        if loader:
+            loader.update(batch_size=1, num_workers=0, persistent_workers=False)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=-1, save_last=False)
+    cfg.log_processor = dict(cfg.get('log_processor') or {}, by_epoch=False)
+    return cfg

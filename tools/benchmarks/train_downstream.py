@@ -1,0 +1,143 @@
+"""Fine-tune and evaluate a downstream benchmark (MMDetection / MMSegmentation) from a SimSiam checkpoint.
+
+    python tools/benchmarks/train_downstream.py CONFIG PRETRAIN [--work-dir DIR] [--data-root DIR] [--smoke]
+        [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+or through ``tools/benchmarks/{mmdetection,mmsegmentation}/dist_train.sh CONFIG PRETRAIN GPUS [args]``.
+
+PRETRAIN is a checkpoint of our pretraining (``tools/train.py`` writes it): only its ``backbone.*`` tensors are used.
+They are saved as ``WORK_DIR/pretrain_backbone.pth`` and every module the config initialises with
+``init_cfg=dict(type='Pretrained', prefix='backbone.')`` (the backbone; also the res5 head of the C4 detectors) loads
+that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and after initialisation when a
+module took none of them or holds a tensor that differs from the checkpoint's. At the end the final metrics are printed as a table and
+written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same command runs on the CPU: one process
+reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo. ``--smoke`` shrinks the run to a few
+iterations at a tiny image scale (what the tests run).
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+from typing import Any
+
+from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from simsiam_mm.benchmarks import (LastMetricsHook, PretrainedLoadCheckHook, load_backbone_state,
+                                   save_backbone_checkpoint, set_data_root, set_pretrained, smoke_cfg)
+from simsiam_mm.engine.launch import prepare_distributed
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Fine-tune a downstream benchmark from a SimSiam checkpoint')
+    parser.add_argument('config', help='benchmark config under benchmarks/mmdetection or benchmarks/mmsegmentation')
+    parser.add_argument('pretrain', help='SimSiam checkpoint (its backbone.* tensors initialise the model)')
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/benchmarks/<config name>/<checkpoint name>; metrics go to WORK_DIR.json')
+    parser.add_argument('--data-root', help='replace the datasets\' data_root (e.g. data/coco/) by this folder')
+    parser.add_argument('--smoke', action='store_true', help='a few iterations at a tiny scale (CPU check)')
+    parser.add_argument('--smoke-iters', type=int, default=2, help='training iterations in smoke mode')
+    parser.add_argument('--smoke-size', type=int, default=128,
+                        help='smoke mode: short side of the detection test scale, or segmentation crop size')
+    parser.add_argument('--smoke-proposals', type=int, default=32, help='smoke mode: RPN proposals / RoIs per image')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--resume', action='store_true', help='resume from the latest checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings (applied last), e.g. train_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def default_work_dir(config: str, pretrain: str) -> str:
+    """``work_dirs/benchmarks/<config name>/<checkpoint name>``: one folder per (benchmark, checkpoint) pair."""
+    return osp.join('work_dirs', 'benchmarks', osp.splitext(osp.basename(config))[0],
+                    osp.splitext(osp.basename(pretrain))[0])
+
+
+def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
+    """Load the config and apply the command line; return it with the modules initialised from PRETRAIN."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or default_work_dir(args.config, args.pretrain)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    if args.smoke:
+        smoke_cfg(cfg, iters=args.smoke_iters, size=args.smoke_size, proposals=args.smoke_proposals)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume:
+        cfg.resume, cfg.load_from = True, None
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    targets = set_pretrained(cfg.model, backbone_file(cfg))
+    return cfg, targets
+
+
+def backbone_file(cfg: Config) -> str:
+    """Where :func:`run` saves PRETRAIN's backbone tensors for the model's ``init_cfg`` to load."""
+    return osp.join(cfg.work_dir, 'pretrain_backbone.pth')
+
+
+def format_table(metrics: dict[str, Any], title: str) -> str:
+    """A markdown table of the metrics, one row each."""
+    rows = [f'| {k} | {v:.4f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in metrics.items()]
+    return '\n'.join([title, '', '| metric | value |', '|---|---|', *rows])
+
+
+def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] | None = None) -> dict[str, Any]:
+    """Train and evaluate; return (and on rank 0 print and save) the final metrics with the load report."""
+    state = load_backbone_state(pretrain)  # fails here, before any work, on a checkpoint without backbone.*
+    save_backbone_checkpoint(state, backbone_file(cfg), source=pretrain)
+    prepare_distributed(cfg, cfg.launcher)
+    runner = Runner.from_cfg(cfg)
+    check, last = PretrainedLoadCheckHook(state, targets, checkpoint=pretrain), LastMetricsHook()
+    runner.register_hook(check)
+    runner.register_hook(last)
+    for hook in extra_hooks or []:
+        runner.register_hook(hook)
+    runner.train()
+    metrics = last.metrics if last.metrics else runner.test()
+    loaded = [dict(module=r.module, loaded=r.loaded, module_tensors=r.module_tensors,
+                   not_in_checkpoint=len(r.not_in_checkpoint), differ=len(r.differ)) for r in check.reports]
+    result = dict(config=cfg.filename, pretrain=pretrain, work_dir=cfg.work_dir, iters=runner.iter,
+                  pretrained_load=loaded, metrics={k: _number(v) for k, v in metrics.items()})
+    if is_main_process():
+        table = format_table(result['metrics'], f'Final metrics: {osp.basename(cfg.filename)} from {pretrain}')
+        for report in check.reports:
+            print(f'Pretrained {pretrain}: {report.summary()}')
+        print(table, flush=True)
+        with open(cfg.work_dir.rstrip('/') + '.json', 'w') as f:
+            json.dump(result, f, indent=2, default=_jsonable)
+    not_finite = [k for k, v in result['metrics'].items() if isinstance(v, float) and not math.isfinite(v)]
+    if not_finite:
+        print_log(f'non-finite metrics: {not_finite}', logger='current', level=30)
+    return result
+
+
+def _number(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _jsonable(value: Any) -> Any:
+    return value.tolist() if hasattr(value, 'tolist') else str(value)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    cfg, targets = build_cfg(args)
+    return run(cfg, args.pretrain, targets)
+
+
+if __name__ == '__main__':
+    main()
