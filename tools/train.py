@@ -2,11 +2,14 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.errors import SimSiamMMError
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,10 +68,15 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
-    prepare_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        cfg = merge_args(Config.fromfile(args.config), args)
+        check_config(cfg)  # typos, unknown types and keys, missing data folders: named, with the nearest names
+        prepare_distributed(cfg, args.launcher)
+        check_batch_size(cfg)  # global_batch_size split over the processes
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    except SimSiamMMError as e:  # bad input (config, data, checkpoint): our message, not a dependency's traceback
+        sys.exit(f'{args.config}: error: {e}')
 
 
 if __name__ == '__main__':

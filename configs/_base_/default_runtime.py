@@ -6,10 +6,17 @@ custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # Atomic files, generator states, exact mid-epoch resume (simsiam_mm.engine.ResumableCheckpointHook). Long
+    # epochs: save every N iterations with checkpoint=dict(interval=N, by_epoch=False). `_scope_` overrides the
+    # 'mmpretrain' scope this dict inherits from mmpretrain's runtime.
+    checkpoint=dict(_scope_='simsiam_mm', type='ResumableCheckpointHook', interval=10, max_keep_ckpts=3),
 )
 # Logs z_std and z_std*sqrt(d) (≈1 healthy, →0 collapsed) and warns when it stays under `threshold`.
-custom_hooks = [dict(type='CollapseMonitorHook', threshold=0.1, patience=20)]
+# NonFiniteLossHook stops at the first NaN/Inf loss, before NaN weights reach a checkpoint.
+custom_hooks = [
+    dict(type='CollapseMonitorHook', threshold=0.1, patience=20),
+    dict(type='NonFiniteLossHook'),
+]
 
 # Inter-process backend: nccl on GPUs; tools/train.py switches to gloo where CUDA is absent.
 env_cfg = dict(dist_cfg=dict(backend='nccl'))

@@ -1,7 +1,12 @@
 from .checkpoint import allow_mmengine_checkpoints
 from .ddp import CPUDistributedDataParallel
 from .hooks import CollapseMonitorHook
+from .nan_guard import NonFiniteLossHook
 from .optim_constructor import SimSiamOptimWrapperConstructor
+from .pretrained import CheckedPretrainedInit, match_state_dict
+from .resumable_checkpoint_hook import ResumableCheckpointHook
+from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
-__all__ = ['CollapseMonitorHook', 'CPUDistributedDataParallel', 'SimSiamOptimWrapperConstructor',
-           'allow_mmengine_checkpoints']
+__all__ = ['CheckedPretrainedInit', 'CollapseMonitorHook', 'CPUDistributedDataParallel', 'CPUSyncBatchNorm',
+           'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor',
+           'allow_mmengine_checkpoints', 'convert_to_cpu_sync_bn', 'match_state_dict']

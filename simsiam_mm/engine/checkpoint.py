@@ -5,6 +5,8 @@ refuses to unpickle those with ``weights_only=True``: resume fails with ``Unsupp
 mmengine.logging.history_buffer.HistoryBuffer``. Allow-listing exactly those types keeps the safe loader, so no user
 has to set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
 """
+import pickle
+
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
@@ -18,6 +20,17 @@ def _numpy_globals() -> list:
     return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *dtypes, *scalars]
 
 
+def _history_buffer_getattr(obj, name: str):
+    """Stands in for ``getattr`` while unpickling: ``HistoryBuffer.__getstate__`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``, and a plain allow-listed ``getattr`` would hand any attribute of any
+    allow-listed object to the checkpoint. This one returns only HistoryBuffer's registered statistics methods."""
+    if obj is HistoryBuffer and name in {*HistoryBuffer._statistics_methods, 'min', 'max', 'current', 'mean'}:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
+                                 'methods are allowed')
+
+
 def allow_mmengine_checkpoints() -> None:
     if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
+        torch.serialization.add_safe_globals(
+            [HistoryBuffer, *_numpy_globals(), (_history_buffer_getattr, 'builtins.getattr')])

@@ -13,7 +13,7 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),  # decoded once, ...
+    dict(type='SafeLoadImageFromFile', max_skip_fraction=0.01),  # decoded once (corrupt files skipped, up to 1%) ...
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),  # ... augmented twice
     dict(type='PackInputs'),
 ]
@@ -22,6 +22,6 @@ train_dataloader = dict(
     num_workers=8,
     drop_last=True,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSampler', shuffle=True),  # DefaultSampler + exact mid-epoch resume
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))

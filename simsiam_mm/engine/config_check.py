@@ -1,0 +1,272 @@
+"""Check a config before anything is built: every error names the key at fault and the nearest valid names.
+
+Without this, a typo such as ``model.backbone.dpeth=18`` surfaces as ``TypeError: ResNet.__init__() got an
+unexpected keyword argument 'dpeth'`` from deep inside mmengine's registry, ``type='ResNett'`` as a ``KeyError``
+without suggestions, and a misspelt top-level key such as ``train_dataloder`` is silently ignored. ``tools/train.py``
+runs :func:`check_config` (and :func:`check_batch_size` once the number of processes is known).
+"""
+import difflib
+import inspect
+import math
+import os
+import os.path as osp
+from collections.abc import Iterator
+from typing import Any
+
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.registry import Registry, init_default_scope
+from mmengine.runner import Runner
+
+from simsiam_mm import registry as R
+from simsiam_mm.errors import ConfigError
+
+# Keys the Runner (Runner.__init__, Runner.from_cfg, env/model wrapping) or our tools read at the top level.
+RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'} | {
+    'model_wrapper_cfg', 'compile', 'activation_checkpointing', 'efficient_conv_bn_eval', 'custom_imports',
+    'global_batch_size', 'filename'}
+# Sub-configs handed to builders other than Registry.build with the class's own signature: only their type is checked.
+TYPE_ONLY_KEYS = {'norm_cfg', 'act_cfg', 'conv_cfg', 'plugins', 'dcn'}
+DATALOADER_KEYS = {'dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn', 'batch_size', 'shuffle',
+                   'num_workers', 'pin_memory', 'drop_last', 'timeout', 'prefetch_factor', 'persistent_workers',
+                   'pin_memory_device', 'generator', 'multiprocessing_context', 'in_order'}
+
+
+def nearest(name: str, choices, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The valid names closest to ``name`` (difflib ratio), best first."""
+    return difflib.get_close_matches(name, sorted(set(choices)), n=n, cutoff=cutoff)
+
+
+def _hint(name: str, choices) -> str:
+    close = nearest(name, choices)
+    return f'nearest valid names: {", ".join(close)}' if close else 'no similar name exists'
+
+
+def _registry_names(registry: Registry) -> set[str]:
+    """Names reachable from ``registry`` without a scope prefix: its own, its parents' and its children's."""
+    names, reg = set(registry.module_dict), registry
+    while reg.parent is not None:
+        reg = reg.parent
+        names |= set(reg.module_dict)
+    for child in registry.children.values():
+        names |= set(child.module_dict)
+    return names
+
+
+def accepted_kwargs(obj: Any) -> set[str] | None:
+    """The keyword arguments ``obj`` (a class or function) accepts, following ``**kwargs`` up the MRO; ``None``
+    where ``**kwargs`` is accepted and cannot be traced."""
+    if not inspect.isclass(obj):
+        params = inspect.signature(obj).parameters.values()
+        if any(p.kind == p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names: set[str] = set()
+    for klass in obj.__mro__:
+        if klass is object:
+            return None
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {'self'}
+    return None
+
+
+def _check_typed(cfg: dict, path: str, registry: Registry, signature: bool = True) -> Any:
+    """Check ``cfg['type']`` is registered (and, with ``signature``, that every key is an argument); return the
+    class."""
+    obj_type = cfg.get('type')
+    if not isinstance(obj_type, str):
+        return obj_type  # a class given directly, or no type (a builder's default)
+    key = obj_type if '.' in obj_type or '_scope_' not in cfg else f'{cfg["_scope_"]}.{obj_type}'
+    obj = registry.get(key)
+    if obj is None:
+        raise ConfigError(f'{path}.type={obj_type!r} is not a registered {registry.name} type (scope '
+                          f'{registry.scope!r} and its parents); {_hint(obj_type, _registry_names(registry))}.')
+    if signature:
+        accepted = accepted_kwargs(obj)
+        if accepted is not None:
+            for k in cfg:
+                if k == 'type' or k.startswith('_') or k in accepted:
+                    continue
+                raise ConfigError(f'{path}.{k}: unknown key for {obj.__name__} ({registry.name} type '
+                                  f'{obj_type!r}); {_hint(k, accepted)}.')
+    return obj
+
+
+def _walk_model(cfg: Any, path: str) -> None:
+    """Every typed dict under ``model``: MODELS (signature checked), ``init_cfg``: WEIGHT_INITIALIZERS."""
+    if isinstance(cfg, (list, tuple)):
+        for i, v in enumerate(cfg):
+            _walk_model(v, f'{path}[{i}]')
+        return
+    if not isinstance(cfg, dict):
+        return
+    name = path.rsplit('.', 1)[-1]
+    if 'type' in cfg:
+        if name.startswith('init_cfg'):
+            _check_typed(cfg, path, R.WEIGHT_INITIALIZERS)
+            return
+        _check_typed(cfg, path, R.MODELS, signature=name not in TYPE_ONLY_KEYS)
+    for k, v in cfg.items():
+        if isinstance(v, (dict, list, tuple)):
+            _walk_model(v, f'{path}.{k}')
+
+
+def _walk_pipeline(pipeline: Any, path: str) -> None:
+    """Transforms, including those nested in wrappers (MultiView's list of lists, RandomApply)."""
+    if isinstance(pipeline, (list, tuple)):
+        for i, v in enumerate(pipeline):
+            _walk_pipeline(v, f'{path}[{i}]')
+    elif isinstance(pipeline, dict) and 'type' in pipeline:
+        _check_typed(pipeline, path, R.TRANSFORMS)
+        for k, v in pipeline.items():
+            if isinstance(v, (list, tuple, dict)):
+                _walk_pipeline(v, f'{path}.{k}')
+
+
+def _walk_dataset(cfg: Any, path: str) -> None:
+    if not isinstance(cfg, dict):
+        return
+    _check_typed(cfg, path, R.DATASETS)
+    for k, v in cfg.items():
+        if k == 'pipeline':
+            _walk_pipeline(v, f'{path}.pipeline')
+        elif k == 'dataset':
+            _walk_dataset(v, f'{path}.dataset')
+        elif k == 'datasets' and isinstance(v, (list, tuple)):
+            for i, d in enumerate(v):
+                _walk_dataset(d, f'{path}.datasets[{i}]')
+
+
+def _as_list(cfg: Any) -> list:
+    return list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
+
+
+def _typed_entries(cfg: Config) -> Iterator[tuple[str, Any, Registry]]:
+    """(path, sub-config, registry) for the typed sections outside the model and the data."""
+    for name in ('train_cfg', 'val_cfg', 'test_cfg'):
+        if isinstance(cfg.get(name), dict) and 'type' in cfg[name]:
+            yield name, cfg[name], R.LOOPS
+    for i, h in enumerate(_as_list(cfg.get('custom_hooks') or [])):
+        yield f'custom_hooks[{i}]', h, R.HOOKS
+    for k, h in (cfg.get('default_hooks') or {}).items():
+        if isinstance(h, dict):
+            yield f'default_hooks.{k}', h, R.HOOKS
+    scheds = cfg.get('param_scheduler')
+    if scheds is not None and not isinstance(scheds, dict) or isinstance(scheds, dict) and 'type' in scheds:
+        for i, s in enumerate(_as_list(scheds)):
+            yield f'param_scheduler[{i}]', s, R.PARAM_SCHEDULERS
+    for name in ('val_evaluator', 'test_evaluator'):
+        for i, m in enumerate(_as_list(cfg.get(name) or [])):
+            if isinstance(m, dict) and 'type' in m:
+                yield f'{name}[{i}]', m, R.METRICS
+
+
+def check_config(cfg: Config) -> None:
+    """Raise :class:`ConfigError` for a misspelt top-level key, an unregistered ``type`` anywhere in the model, data,
+    hooks, schedulers, loops and optimizer, a key that the built class does not accept, or a missing data folder.
+
+    Examples:
+        >>> cfg = Config.fromfile('configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py')
+        >>> cfg.model.backbone.dpeth = 18
+        >>> check_config(cfg)  # doctest: +SKIP
+        ConfigError: model.backbone.dpeth: unknown key for ResNet_CIFAR (model type 'ResNet_CIFAR'); nearest valid
+        names: depth, deep_stem.
+    """
+    init_default_scope(cfg.get('default_scope') or R.SCOPE)
+    for key in cfg.keys():
+        if key not in RUNNER_KEYS and nearest(key, RUNNER_KEYS, n=1, cutoff=0.8):
+            raise ConfigError(f'Unknown top-level config key {key!r} (the Runner would silently ignore it); '
+                              f'{_hint(key, RUNNER_KEYS)}.')
+    if cfg.get('model') is not None:
+        _walk_model(cfg.model, 'model')
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if not isinstance(loader, dict):
+            continue
+        for k in loader:
+            if k not in DATALOADER_KEYS:
+                raise ConfigError(f'{name}.{k}: unknown dataloader key; {_hint(k, DATALOADER_KEYS)}.')
+        if isinstance(loader.get('sampler'), dict):
+            _check_typed(loader.sampler, f'{name}.sampler', R.DATA_SAMPLERS)
+        _walk_dataset(loader.get('dataset'), f'{name}.dataset')
+        check_data_paths(loader.get('dataset'), f'{name}.dataset')
+    for path, sub, registry in _typed_entries(cfg):
+        if isinstance(sub, dict):
+            _check_typed(sub, path, registry)
+    optim = cfg.get('optim_wrapper')
+    if isinstance(optim, dict):
+        if isinstance(optim.get('optimizer'), dict):
+            _check_typed(optim.optimizer, 'optim_wrapper.optimizer', R.OPTIMIZERS)
+        if isinstance(optim.get('constructor'), str):
+            _check_typed(dict(type=optim.constructor), 'optim_wrapper.constructor', R.OPTIM_WRAPPER_CONSTRUCTORS)
+        wrapper = {k: v for k, v in optim.items() if k not in ('optimizer', 'constructor', 'paramwise_cfg')}
+        _check_typed(dict(wrapper, type=optim.get('type', 'OptimWrapper')), 'optim_wrapper', R.OPTIM_WRAPPERS)
+
+
+def check_data_paths(dataset: Any, path: str) -> None:
+    """A dataset's ``data_root`` (and image folder, for folder datasets) must exist, and no class folder or the
+    whole dataset may be empty."""
+    if not isinstance(dataset, dict):
+        return
+    if 'dataset' in dataset:  # a wrapper
+        check_data_paths(dataset['dataset'], f'{path}.dataset')
+        return
+    root = dataset.get('data_root')
+    if not root or '://' in str(root):
+        return
+    if not osp.isdir(root):
+        raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}). Point it at '
+                          f'the dataset folder: --cfg-options {path}.data_root=/path/to/data.')
+    prefix = dataset.get('data_prefix', '')
+    prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+    if dataset.get('ann_file') or not prefix:
+        return
+    folder = osp.join(root, prefix)
+    if not osp.isdir(folder):
+        raise ConfigError(f'{path}.data_prefix={prefix!r}: folder {folder} does not exist under data_root.')
+    classes = sorted(e for e in _listdir(folder) if osp.isdir(osp.join(folder, e)))
+    if not classes and not _listdir(folder):
+        raise ConfigError(f'{path}: the dataset folder {folder} is empty (no class folders, no images).')
+    empty = [c for c in classes if not _listdir(osp.join(folder, c))]
+    if empty:
+        raise ConfigError(f'{path}: {len(empty)} class folder(s) under {folder} hold no images: '
+                          f'{", ".join(empty[:5])}{" ..." if len(empty) > 5 else ""}. Remove them or finish '
+                          'copying the data (an empty class would shift every label after it).')
+
+
+def _listdir(folder: str) -> list[str]:
+    return [e for e in os.listdir(folder) if not e.startswith('.')]
+
+
+def launch_world_size() -> int:
+    """The number of training processes: the initialised process group's, else what torchrun or slurm set."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get('WORLD_SIZE') or os.environ.get('SLURM_NTASKS') or 1)
+
+
+def check_batch_size(cfg: Config, world_size: int | None = None) -> None:
+    """Split ``global_batch_size`` (optional top-level key) over ``world_size`` processes (default:
+    :func:`launch_world_size`) into ``train_dataloader.batch_size``, or raise if it does not divide; and refuse a
+    per-process batch below 2, which BatchNorm cannot train on."""
+    world_size = launch_world_size() if world_size is None else world_size
+    total = cfg.get('global_batch_size')
+    loader = cfg.get('train_dataloader')
+    if total is not None:
+        if total % world_size:
+            ok = [n for n in range(1, min(total, 64) + 1) if total % n == 0]
+            raise ConfigError(
+                f'global_batch_size={total} does not divide over {world_size} processes ({total}/{world_size} = '
+                f'{total / world_size:.2f} per process). Use a process count that divides it ({ok}) or a global '
+                f'batch that is a multiple of {world_size} (e.g. {math.floor(total / world_size) * world_size} or '
+                f'{math.ceil(total / world_size) * world_size}).')
+        if loader is not None:
+            loader.batch_size = total // world_size
+    if loader is not None and loader.get('batch_size') is not None and loader.batch_size < 2:
+        raise ConfigError(
+            f'train_dataloader.batch_size={loader.batch_size} per process ({world_size} processes): BatchNorm '
+            'needs at least 2 samples per process to train. Raise the batch or use fewer processes.')

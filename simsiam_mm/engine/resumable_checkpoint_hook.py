@@ -1,0 +1,150 @@
+"""CheckpointHook that survives a kill at any moment and resumes a run exactly, even mid-epoch."""
+import logging
+import os
+import os.path as osp
+
+from mmengine.dist import get_dist_info, is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
+
+from simsiam_mm.engine.checkpoint_files import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint,
+                                                commit_file)
+from simsiam_mm.engine.rng import gather_rng_states, get_rng_state, set_rng_state
+from simsiam_mm.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ResumableCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) with three guarantees for runs that are killed and resumed.
+
+    1. **Atomic files.** Each checkpoint is written to ``<name>.tmp``, flushed, and renamed over ``<name>``;
+       ``last_checkpoint`` is replaced the same way, and only then is the oldest checkpoint beyond
+       ``max_keep_ckpts`` deleted (mmengine deletes it first). A kill during saving leaves the previous checkpoint
+       and a ``last_checkpoint`` naming it.
+    2. **Exact resume.** The checkpoint also stores every rank's python/numpy/torch generator states and the
+       sampler seed (``checkpoint['resume_state']``). On resume from a checkpoint saved mid-epoch (``by_epoch=False``)
+       the :class:`~simsiam_mm.datasets.ResumableSampler` skips the samples already trained on (mmengine would replay
+       the epoch from its start) and restores the generators right before the next sample is loaded, so the losses
+       continue as in the uninterrupted run (``EpochBasedTrainLoop``, ``num_workers=0``: worker processes keep their
+       own generators, which no checkpoint can hold; with workers the data order is still exact).
+    3. **Checked input.** Resuming from a missing, truncated or corrupt file stops before anything is built, with a
+       message naming the file and the newest complete checkpoint beside it.
+
+    Config (``configs/_base_/default_runtime.py``)::
+
+        default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook', interval=1000, by_epoch=False))
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._rng_states: list[dict] | None = None
+        self._resume_state: dict | None = None
+        self._epoch_start_rng: dict | None = None
+
+    # ---- checking the checkpoint to resume from ----------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        if not runner._resume:
+            return
+        if runner._load_from is not None:
+            check_resume_checkpoint(runner._load_from, source='--resume / load_from')
+            return
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        if osp.isfile(pointer):
+            with open(pointer) as f:
+                check_resume_checkpoint(f.read().strip(), source=pointer)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
+            for name in os.listdir(self.out_dir):  # left by a kill during saving
+                if name.endswith('.pth' + TMP_SUFFIX):
+                    os.remove(osp.join(self.out_dir, name))
+        self._prepare_resume(runner)
+
+    # ---- saving ------------------------------------------------------------------------------------------------
+    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        self._rng_states = gather_rng_states()  # a collective: every rank runs this method
+        outdated = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        atomic = isinstance(self.file_backend, LocalBackend)  # object stores make a PUT visible only when complete
+        runner.save_checkpoint(  # writes on the main process only
+            self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
+            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        self._rng_states = None
+        if not is_main_process():
+            return
+        if atomic:
+            commit_file(self.last_ckpt + TMP_SUFFIX, self.last_ckpt)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        if outdated is not None:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed saves directories
+                self.file_backend.rmtree(path)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        sampler = getattr(runner.train_dataloader, 'sampler', None)
+        checkpoint['resume_state'] = dict(
+            rng=self._rng_states if self._rng_states is not None else [get_rng_state()],
+            sampler_seed=getattr(sampler, 'seed', None))
+
+    # ---- resuming ----------------------------------------------------------------------------------------------
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if runner._resume:
+            self._resume_state = checkpoint.get('resume_state')
+
+    def _prepare_resume(self, runner) -> None:
+        state, self._resume_state = self._resume_state, None
+        if state is None:
+            if runner.iter > 0:
+                print_log('ResumableCheckpointHook: the checkpoint holds no generator states (saved by another '
+                          'hook); training continues, but not with the exact random augmentations of an '
+                          'uninterrupted run.', logger='current', level=logging.WARNING)
+            return
+        loader = runner.train_dataloader
+        sampler = loader.sampler
+        if state.get('sampler_seed') is not None and hasattr(sampler, 'seed'):
+            sampler.seed = state['sampler_seed']
+        rank, world_size = get_dist_info()
+        rng = state['rng'][rank] if len(state['rng']) == world_size else None
+        if rng is None:
+            print_log(f'ResumableCheckpointHook: the checkpoint was saved by {len(state["rng"])} processes, this run '
+                      f'has {world_size}: generator states are not restored.', logger='current',
+                      level=logging.WARNING)
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            print_log(f'ResumableCheckpointHook: exact mid-epoch resume needs EpochBasedTrainLoop, not '
+                      f'{type(runner.train_loop).__name__} (which replays the data it skips).', logger='current',
+                      level=logging.WARNING)
+            return
+        done = runner.iter - runner.epoch * len(loader)  # batches of this epoch already trained
+        if done == 0:  # saved at the end of an epoch: restore before the next epoch's DataLoader iterator
+            self._epoch_start_rng = rng
+            return
+        if not hasattr(sampler, 'resume') or loader.batch_size is None:
+            print_log(f'ResumableCheckpointHook: checkpoint saved after {done} of {len(loader)} batches of epoch '
+                      f'{runner.epoch + 1}, but {type(sampler).__name__} cannot start mid-epoch, so that epoch is '
+                      "replayed from its start. Use train_dataloader.sampler=dict(type='ResumableSampler').",
+                      logger='current', level=logging.WARNING)
+            return
+        sampler.resume(done * loader.batch_size, rng)
+        print_log(f'ResumableCheckpointHook: resuming epoch {runner.epoch + 1} at batch {done + 1}/{len(loader)} '
+                  f'(iteration {runner.iter + 1}) with the saved generator states.', logger='current',
+                  level=logging.INFO)
+
+    def before_train_epoch(self, runner) -> None:
+        if self._epoch_start_rng is not None:
+            set_rng_state(self._epoch_start_rng)
+            self._epoch_start_rng = None
