@@ -1,7 +1,8 @@
 from .heads import SimSiamHead, SimSiamPredictor
 from .losses import NegativeCosineSimilarity, collapse_std
+from .multi_stage import MultiStageLinearHead, ResNetAllStages
 from .necks import SimSiamProjector
 from .simsiam import SimSiam
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
-           'collapse_std']
+           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead']

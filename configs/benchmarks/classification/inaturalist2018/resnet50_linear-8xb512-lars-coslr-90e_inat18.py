@@ -1,0 +1,28 @@
+# Linear evaluation of a frozen SimSiam ResNet-50 on iNaturalist 2018 (8,142 species, 437,513 train / 24,426 val
+# images; Goyal et al. 2019 / mmselfsup transfer benchmark), with the SimSiam ImageNet linear protocol (LARS, batch
+# 4096, lr 1.6, wd 0, 90 epochs cosine, avgpool + fc).
+#
+# Data layout (CustomDataset with annotation lists; convert the official train2018.json / val2018.json once: each
+# image's "file_name" and its annotation's "category_id"):
+#   data/inaturalist2018/
+#     train_val2018/<super-category>/<category id>/<image>.jpg    (the official archive, unchanged)
+#     meta/train.txt    one "<path relative to train_val2018/> <category id 0..8141>" per line
+#     meta/val.txt      same, for the validation images
+#
+#   bash tools/dist_train.sh configs/benchmarks/classification/inaturalist2018/resnet50_linear-8xb512-lars-coslr-90e_inat18.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
+_base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
+
+data_root = 'data/inaturalist2018'
+num_classes = 8142
+model = dict(head=dict(num_classes=num_classes))
+data_preprocessor = dict(num_classes=num_classes)
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='train_val2018',
+                 ann_file='meta/train.txt', metainfo=dict(classes=[str(i) for i in range(num_classes)]),
+                 pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='train_val2018',
+                 ann_file='meta/val.txt', metainfo=dict(classes=[str(i) for i in range(num_classes)]),
+                 pipeline={{_base_.test_pipeline}}))
+test_dataloader = val_dataloader

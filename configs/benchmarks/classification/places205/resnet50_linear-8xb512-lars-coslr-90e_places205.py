@@ -1,0 +1,26 @@
+# Linear evaluation of a frozen SimSiam ResNet-50 on Places205 (205 scene classes, ~2.45M train / 20.5k val images;
+# the transfer benchmark of Goyal et al. 2019 and mmselfsup), with the SimSiam ImageNet linear protocol (LARS, batch
+# 4096, lr 1.6, wd 0, 90 epochs cosine, avgpool + fc). For the per-stage (feature1..5) variant set
+# model = the multi-head model of ../imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py with num_classes=205.
+#
+# Data layout (mmpretrain Places205 = CustomDataset with an annotation list):
+#   data/places205/
+#     train/<first letter>/<category>/<image>.jpg     e.g. train/a/abbey/00000001.jpg
+#     val/<image>.jpg
+#     meta/train.txt    one "<path relative to train/> <label 0..204>" per line
+#     meta/val.txt      one "<path relative to val/> <label 0..204>" per line
+#
+#   bash tools/dist_train.sh configs/benchmarks/classification/places205/resnet50_linear-8xb512-lars-coslr-90e_places205.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
+_base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
+
+data_root = 'data/places205'
+model = dict(head=dict(num_classes=205))
+data_preprocessor = dict(num_classes=205)
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='Places205', data_root=data_root, data_prefix='train', ann_file='meta/train.txt',
+                 pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type='Places205', data_root=data_root, data_prefix='val', ann_file='meta/val.txt',
+                 pipeline={{_base_.test_pipeline}}))
+test_dataloader = val_dataloader

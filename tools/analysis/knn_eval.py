@@ -1,0 +1,108 @@
+"""Weighted kNN accuracy (k=20, T=0.07) of a checkpoint's frozen backbone on a labelled train/val folder pair.
+
+Features: ``model.extract_feat`` (the backbone's stage outputs), stage ``--stage`` (default the last), global-average
+pooled and l2-normalised; the train split is the memory bank, the val split is classified by exp(sim/T)-weighted
+votes of its k nearest neighbours (Wu et al. 2018; mmselfsup). Prints top-1/top-5 and, with ``--out``, writes JSON.
+
+Examples::
+
+    # a SimSiam checkpoint on CIFAR-10 (class folders data/cifar10/{train,test}/<class>/*.jpg)
+    python tools/analysis/knn_eval.py configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py \\
+        work_dirs/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10/epoch_800.pth --data-root data/cifar10
+    # the same network at random initialisation (the baseline any pretraining must beat)
+    python tools/analysis/knn_eval.py CONFIG random --data-root data/cifar10
+    # ImageNet-style data: resize the short side to 256 and center-crop 224
+    python tools/analysis/knn_eval.py CONFIG CKPT --data-root data/imagenet --val-prefix val --resize 256 --crop 224
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='the pretraining config the checkpoint was trained with')
+    p.add_argument('checkpoint', help="checkpoint path, or 'random' for the randomly initialised model")
+    p.add_argument('--data-root', required=True, help='folder holding the labelled train and val class folders')
+    p.add_argument('--train-prefix', default='train', help='memory-bank split, relative to --data-root')
+    p.add_argument('--val-prefix', default='test', help='evaluated split, relative to --data-root')
+    p.add_argument('--num-per-class-train', type=int, default=None, help='class-balanced subset of the bank')
+    p.add_argument('--num-per-class-val', type=int, default=None, help='class-balanced subset of the val split')
+    p.add_argument('--k', type=int, default=20)
+    p.add_argument('--temperature', type=float, default=0.07)
+    p.add_argument('--stage', type=int, default=-1, help='index into the backbone outputs (-1: last)')
+    p.add_argument('--resize', type=int, default=None, help='resize the short side to this before --crop')
+    p.add_argument('--crop', type=int, default=None, help='center crop size')
+    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0, help='seed of the subsets (and of the random initialisation)')
+    p.add_argument('--out', help='write the result as JSON here')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings (key=value)')
+    return p.parse_args(argv)
+
+
+def build_model(cfg: Config, checkpoint: str, seed: int = 0):
+    """The config's model in eval mode with ``checkpoint`` loaded (or randomly initialised for 'random')."""
+    import torch
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    import simsiam_mm  # noqa: F401  (registers our classes)
+    from simsiam_mm.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'simsiam_mm'))
+    torch.manual_seed(seed)
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = revert_sync_batchnorm(MODELS.build(model_cfg))
+    if checkpoint == 'random':
+        model.init_weights()
+    else:
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=False, logger='silent')
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = build_model(cfg, args.checkpoint, args.seed)
+
+    from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
+    data_root = Path(args.data_root)
+    for prefix in (args.train_prefix, args.val_prefix):
+        if not (data_root / prefix).is_dir():
+            raise FileNotFoundError(f'{data_root / prefix} is not a folder (expected <class>/<image> folders)')
+    pipeline = [dict(type='LoadImageFromFile')]
+    if args.resize:
+        pipeline.append(dict(type='ResizeEdge', scale=args.resize, edge='short', backend='pillow'))
+    if args.crop:
+        pipeline.append(dict(type='CenterCrop', crop_size=args.crop))
+    pipeline.append(dict(type='PackInputs'))
+    kw = dict(batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed)
+    dataset = dict(type='CustomDataset', data_root=str(data_root), pipeline=pipeline)
+    train_loader = build_eval_loader(dict(dataset, data_prefix=args.train_prefix), args.num_per_class_train, **kw)
+    val_loader = build_eval_loader(dict(dataset, data_prefix=args.val_prefix), args.num_per_class_val, **kw)
+    start = time.perf_counter()
+    result = knn_eval(model, train_loader, val_loader, k=args.k, temperature=args.temperature, stage=args.stage)
+    result.update(checkpoint=args.checkpoint, config=args.config, k=args.k, temperature=args.temperature,
+                  stage=args.stage, num_train=len(train_loader.dataset), num_val=len(val_loader.dataset),
+                  seconds=round(time.perf_counter() - start, 1))
+    print(f'kNN (k={args.k}, T={args.temperature}, stage {args.stage}) {args.checkpoint}: '
+          f'top1 {result["top1"]:.2f}  top5 {result["top5"]:.2f}  '
+          f'(bank {result["num_train"]} {args.train_prefix} / {result["num_val"]} {args.val_prefix} images, '
+          f'{result["seconds"]} s)')
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,190 @@
+"""Evidence on real CIFAR-10 that our SimSiam learns and that stop-gradient is what keeps it from collapsing.
+
+Pretrains the CIFAR-10 recipe (``configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py``: ResNet-18
+CIFAR variant, 2-layer projector, predictor with a fixed lr, the same augmentations) cut to a CPU budget, twice from
+the same seed (same initial weights, same batches):
+
+    (b) ``simsiam``     our SimSiam (stop-gradient on),
+    (c) ``no_stopgrad`` the same with ``model.head.stop_gradient=False`` (paper Table 1 / Fig. 2: collapses),
+
+and reads, with :class:`KNNEvalHook` every ``--eval-interval`` iterations, the weighted kNN top-1 (k=20, T=0.07,
+avg-pooled last stage) on a class-balanced subset of the CIFAR-10 test split against a class-balanced memory bank from
+the train split. (a) ``random init`` is the kNN of the shared initial weights (the hook's evaluation before the first
+iteration). Writes ``<out>/learning_evidence.{md,json,png}``: the table and loss, z_std*sqrt(d) and kNN against the
+iteration for the three.
+
+The documented run (docs/evaluation.md, about 30 minutes on 2 shared CPU cores)::
+
+    nice -n 5 python tools/analysis/learning_evidence.py --data-root ../shared/data/cifar10 --out-dir docs
+"""
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py'
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data-root', default='data/cifar10', help='folder with train/ and test/ class folders')
+    p.add_argument('--out-dir', default='docs', help='where the table (md, json) and plot (png) go')
+    p.add_argument('--work-dir', default='work_dirs/learning_evidence')
+    p.add_argument('--iters', type=int, default=600, help='training iterations per run')
+    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--lr', type=float, default=0.1, help='peak lr of the encoder (predictor: fixed at this lr)')
+    p.add_argument('--weight-decay', type=float, default=5e-4)
+    p.add_argument('--warmup', type=int, default=50, help='linear warm-up iterations, then cosine to 0')
+    p.add_argument('--width', type=int, default=64, help='ResNet-18 base width (64 = the real ResNet-18)')
+    p.add_argument('--train-images', type=int, default=None, help='class-balanced pretraining subset (per class)')
+    p.add_argument('--eval-interval', type=int, default=150)
+    p.add_argument('--bank-per-class', type=int, default=200, help='kNN memory bank: train images per class')
+    p.add_argument('--test-per-class', type=int, default=100, help='kNN queries: test images per class')
+    p.add_argument('--runs', nargs='+', default=['simsiam', 'no_stopgrad'], choices=['simsiam', 'no_stopgrad'])
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--num-workers', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch threads; 1 avoids oversubscription on a shared 2-core machine (measured 5x faster)')
+    return p.parse_args(argv)
+
+
+class Recorder(Hook):
+    """Keep every iteration's loss, z_std*sqrt(d) and seconds per iteration."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, d: int) -> None:
+        self.d, self.rows, self._t = d, [], None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._t = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
+                              z_std_x_sqrt_d=float(outputs['z_std']) * math.sqrt(self.d),
+                              sec=time.perf_counter() - self._t))
+
+
+def build_cfg(args: argparse.Namespace, run: str) -> Config:
+    cfg = Config.fromfile(str(CONFIG))
+    cfg.work_dir = str(Path(args.work_dir) / run)
+    cfg.randomness = dict(seed=args.seed)
+    cfg.log_level = 'WARNING'
+    cfg.model.backbone.update(norm_cfg=dict(type='BN'), base_channels=args.width, stem_channels=args.width)
+    cfg.model.neck.update(in_channels=8 * args.width, norm_cfg=dict(type='BN1d'))
+    cfg.model.head.predictor.norm_cfg = dict(type='BN1d')
+    cfg.model.head.stop_gradient = run == 'simsiam'
+    loader = cfg.train_dataloader
+    loader.update(batch_size=args.batch_size, num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
+    loader.dataset.update(data_root=str(args.data_root), data_prefix='train')
+    if args.train_images is not None:
+        from simsiam_mm.evaluation.knn import class_balanced_indices
+        from simsiam_mm.registry import DATASETS
+        labels = DATASETS.build(dict(type='CustomDataset', data_root=str(args.data_root), data_prefix='train',
+                                     pipeline=[])).get_gt_labels()
+        loader.dataset.indices = class_balanced_indices(labels, args.train_images, args.seed)
+    cfg.optim_wrapper.optimizer.update(lr=args.lr, weight_decay=args.weight_decay)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=args.warmup),
+        dict(type='CosineAnnealingLR', T_max=args.iters - args.warmup, by_epoch=False, begin=args.warmup,
+             end=args.iters),
+    ]
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=args.iters, by_epoch=False)
+    knn_data = dict(type='CustomDataset', data_root=str(args.data_root),
+                    pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
+    cfg.custom_hooks = [
+        dict(type='CollapseMonitorHook', threshold=0.1, patience=20),
+        dict(type='KNNEvalHook', interval=args.eval_interval, by_epoch=False, before_train=run == args.runs[0],
+             train_dataset=dict(knn_data, data_prefix='train'), val_dataset=dict(knn_data, data_prefix='test'),
+             num_per_class_train=args.bank_per_class, num_per_class_val=args.test_per_class, seed=args.seed),
+    ]
+    return cfg
+
+
+def train(cfg: Config, d: int) -> tuple[list[dict], list[dict], float]:
+    runner = Runner.from_cfg(cfg)
+    recorder = Recorder(d)
+    runner.register_hook(recorder)
+    start = time.perf_counter()
+    runner.train()
+    knn_hook = next(h for h in runner.hooks if type(h).__name__ == 'KNNEvalHook')
+    return recorder.rows, knn_hook.history, time.perf_counter() - start
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    colors = dict(simsiam='tab:blue', no_stopgrad='tab:red')
+    labels = dict(simsiam='(b) SimSiam', no_stopgrad='(c) no stop-gradient')
+    for run, r in results['runs'].items():
+        it = [row['iter'] for row in r['iters']]
+        for ax, key in zip(axes[:2], ('loss', 'z_std_x_sqrt_d')):
+            ax.plot(it, [row[key] for row in r['iters']], color=colors[run], label=labels[run], lw=0.8)
+        axes[2].plot([h['iter'] for h in r['knn']], [h['top1'] for h in r['knn']], 'o-', color=colors[run],
+                     label=labels[run])
+    axes[2].axhline(results['random_init']['top1'], color='gray', ls='--', label='(a) random init')
+    axes[2].axhline(10, color='black', ls=':', lw=0.8, label='chance')
+    for ax, title in zip(axes, ('loss (-1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'kNN top-1 (%)')):
+        ax.set_title(title)
+        ax.set_xlabel('iteration')
+        ax.legend()
+    fig.suptitle(results['setting'], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    import simsiam_mm  # noqa: F401  (registers our classes)
+    torch.set_num_threads(args.threads)
+    results: dict = dict(args=vars(args), machine=f'{platform.machine()}, {platform.processor() or "cpu"}, '
+                         f'{torch.get_num_threads()} torch threads, torch {torch.__version__}', runs={})
+    for run in args.runs:
+        cfg = build_cfg(args, run)
+        rows, knn, seconds = train(cfg, cfg.model.neck.out_channels)
+        if knn and knn[0]['iter'] == 0:
+            results['random_init'] = knn.pop(0)
+        results['runs'][run] = dict(iters=rows, knn=knn, seconds=seconds)
+        last = rows[-1]
+        print(f'{run}: {seconds:.0f} s, final loss {last["loss"]:.3f}, z_std*sqrt(d) {last["z_std_x_sqrt_d"]:.3f}, '
+              f'kNN {knn[-1] if knn else None}', flush=True)
+    n_train = f'{args.train_images * 10} class-balanced' if args.train_images else 'all 50,000'
+    results['setting'] = (
+        f'ResNet-18-CIFAR (width {args.width}), {args.iters} iters x batch {args.batch_size} on {n_train} CIFAR-10 '
+        f'train images, lr {args.lr} (warm-up {args.warmup}, cosine), wd {args.weight_decay}; kNN k=20 T=0.07: bank '
+        f'{args.bank_per_class * 10} train / queries {args.test_per_class * 10} test images (class-balanced)')
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'learning_evidence.json').write_text(json.dumps(results, indent=1))
+    plot(results, out / 'learning_evidence.png')
+    lines = [f'Setting: {results["setting"]}.', f'Machine: {results["machine"]}.', '',
+             '| run | kNN top-1 (%) | kNN top-5 (%) | final loss | final z_std·√d | train time (s) |',
+             '|---|---|---|---|---|---|']
+    if 'random_init' in results:
+        r = results['random_init']
+        lines.append(f'| (a) random init | {r["top1"]:.1f} | {r["top5"]:.1f} | - | - | 0 |')
+    for run, name in (('simsiam', '(b) SimSiam'), ('no_stopgrad', '(c) SimSiam, no stop-gradient')):
+        if run in results['runs'] and results['runs'][run]['knn']:
+            r = results['runs'][run]
+            last, knn = r['iters'][-1], r['knn'][-1]
+            lines.append(f'| {name} | {knn["top1"]:.1f} | {knn["top5"]:.1f} | {last["loss"]:.3f} | '
+                         f'{last["z_std_x_sqrt_d"]:.3f} | {r["seconds"]:.0f} |')
+    (out / 'learning_evidence.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    return results
+
+
+if __name__ == '__main__':
+    main()
