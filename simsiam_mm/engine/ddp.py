@@ -4,12 +4,13 @@ import logging
 import torch
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from torch import nn
 
-from simsiam_mm.registry import MODEL_WRAPPERS
 
-
-@MODEL_WRAPPERS.register_module()
+# Registered in mmengine's root registry: ``Runner.wrap_model`` looks the wrapper type up there by plain name
+# (``MODEL_WRAPPERS.get``, no scope switching), which cannot reach a registry two levels down such as ours.
+@MMENGINE_MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """``MMDistributedDataParallel`` for a model on the CPU: SyncBN (CUDA-only in torch) becomes plain BN, with a
     logged note, and ``device_ids`` (which the Runner sets to the local rank) is dropped, as torch requires for CPU

@@ -21,7 +21,7 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
         dist.init_process_group(backend='gloo')
     cfg.env_cfg = cfg.get('env_cfg') or {}
     cfg.env_cfg['dist_cfg'] = dict(backend='gloo')
-    cfg.model_wrapper_cfg = dict(type='simsiam_mm.CPUDistributedDataParallel')
+    cfg.model_wrapper_cfg = dict(type='CPUDistributedDataParallel')
     if dist.get_rank() == 0:
         print_log(f'No CUDA: distributed training over gloo on {dist.get_world_size()} CPU processes '
                   f'(LOCAL_RANK={os.environ.get("LOCAL_RANK")}).', logger='current', level=logging.INFO)
