@@ -1,0 +1,243 @@
+"""Downstream benchmarks: the configs follow the MoCo/mmselfsup protocol and build; the runner initialises the model
+from a real SimSiam checkpoint (and refuses checkpoints it cannot use); each benchmark trains 2 iterations on the
+real samples under ``downstream_root`` and runs its real evaluator (VOC mAP, COCO bbox+segm, mIoU)."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import REPO
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import init_default_scope
+from torch import nn
+
+from simsiam_mm.benchmarks import (PretrainedLoadCheckHook, compare_with_checkpoint, load_backbone_state,
+                                   set_data_root, set_pretrained, smoke_cfg)
+
+DET = REPO / 'benchmarks/mmdetection'
+SEG = REPO / 'benchmarks/mmsegmentation'
+VOC0712_C4 = DET / 'voc0712/faster-rcnn_r50-c4_8xb2-ms-24k_voc0712.py'
+COCO_FPN = DET / 'coco/mask-rcnn_r50-fpn_8xb2-ms-1x_coco.py'
+COCO_C4_1X = DET / 'coco/mask-rcnn_r50-c4_8xb2-ms-1x_coco.py'
+COCO_C4_2X = DET / 'coco/mask-rcnn_r50-c4_8xb2-ms-2x_coco.py'
+VOC12AUG_FCN = SEG / 'voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
+CITYSCAPES_FCN = SEG / 'cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py'
+C4_CONFIGS = [VOC0712_C4, COCO_C4_1X, COCO_C4_2X]
+ALL_CONFIGS = [VOC0712_C4, COCO_FPN, COCO_C4_1X, COCO_C4_2X, VOC12AUG_FCN, CITYSCAPES_FCN]
+
+
+def _load_runner_module():
+    """tools/benchmarks/train_downstream.py, imported by path (tools/benchmarks is no package)."""
+    path = REPO / 'tools/benchmarks/train_downstream.py'
+    spec = importlib.util.spec_from_file_location('train_downstream', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_downstream = _load_runner_module()
+
+
+def _models_registry(cfg: Config):
+    init_default_scope(cfg.default_scope)
+    if cfg.default_scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return MODELS
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# configs: the protocol, and every config builds its model
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('config', ALL_CONFIGS, ids=lambda p: p.stem)
+def test_config_follows_protocol_and_builds(config: Path) -> None:
+    cfg = Config.fromfile(str(config))
+    backbone = cfg.model.backbone
+    assert backbone.norm_cfg.type == 'SyncBN' and backbone.norm_cfg.get('requires_grad', True)
+    assert backbone.norm_eval is False and backbone.style == 'pytorch'
+    assert backbone.get('frozen_stages', -1) == -1
+    assert backbone.type == 'ResNet' and backbone.depth == 50  # plain 7x7 stem, as pretrained (not ResNetV1c)
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
+    assert not cfg.model.get('pretrained')
+    assert 'simsiam_mm.benchmarks' in cfg.custom_imports.imports
+
+    targets = set_pretrained(cfg.model, 'simsiam.pth')
+    expected = ['backbone', 'roi_head.shared_head'] if config in C4_CONFIGS else ['backbone']
+    assert targets == expected
+
+    model = _models_registry(cfg).build(cfg.model)
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in model.backbone.modules())
+    assert not any(p.requires_grad is False for p in model.backbone.parameters())  # nothing frozen
+    if config in C4_CONFIGS:  # res5 as RoI head, same parameter names as the backbone's layer4, plus the extra norm
+        head = model.roi_head.shared_head
+        assert type(head).__name__ == 'ResLayerExtraNorm' and isinstance(head.norm, nn.SyncBatchNorm)
+        assert head.norm_eval is False
+        names = {k for k in head.state_dict() if not k.startswith('norm.')}
+        assert names and all(k.startswith('layer4.') for k in names)
+    if cfg.default_scope == 'mmdet':  # RGB input normalised as in pretraining, not caffe BGR
+        assert cfg.model.data_preprocessor.bgr_to_rgb is True
+        assert cfg.model.data_preprocessor.std == [58.395, 57.12, 57.375]
+
+
+def test_schedules_and_evaluation_follow_the_protocol() -> None:
+    voc = Config.fromfile(str(VOC0712_C4))
+    assert voc.train_cfg.max_iters == 24000
+    steps = [s for s in voc.param_scheduler if s.type == 'MultiStepLR'][0]
+    warmup = [s for s in voc.param_scheduler if s.type == 'LinearLR'][0]
+    assert steps.milestones == [18000, 22000] and warmup.end == 100
+    train_scales = voc.train_dataloader.dataset.datasets[0].pipeline[2].scales
+    assert [min(s) for s in train_scales] == list(range(480, 801, 32))
+    assert voc.val_evaluator.eval_mode == '11points'
+    assert {0.5, 0.75} <= {round(t, 2) for t in voc.val_evaluator.iou_thrs}
+    assert [t.scale for t in voc.test_dataloader.dataset.pipeline if t.type == 'Resize'] == [(1333, 800)]
+
+    fpn = Config.fromfile(str(COCO_FPN))
+    assert fpn.model.neck.norm_cfg.type == 'SyncBN'
+    assert fpn.model.roi_head.bbox_head.norm_cfg.type == 'SyncBN'
+    assert fpn.model.roi_head.mask_head.norm_cfg.type == 'SyncBN'
+    assert [min(s) for s in fpn.train_dataloader.dataset.pipeline[2].scales] == list(range(640, 801, 32))
+    assert fpn.train_cfg.max_epochs == 12
+    assert Config.fromfile(str(COCO_C4_2X)).train_cfg.max_epochs == 24
+
+    assert Config.fromfile(str(VOC12AUG_FCN)).train_cfg.max_iters == 20000
+    city = Config.fromfile(str(CITYSCAPES_FCN))
+    assert city.train_cfg.max_iters == 40000
+    assert city.model.test_cfg.mode == 'slide' and city.model.test_cfg.crop_size == (769, 769)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# checkpoint reading and the load check
+# ----------------------------------------------------------------------------------------------------------------
+def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> None:
+    bad = tmp_path / 'encoder_only.pth'
+    torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
+    with pytest.raises(ValueError, match='encoder_only.pth.*backbone'):
+        train_downstream.main([str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke'])
+    assert not (tmp_path / 'wd.json').exists()
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        load_backbone_state(str(tmp_path / 'missing.pth'))
+
+
+def test_load_check_counts_and_refuses_a_module_left_at_random() -> None:
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    state = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    report, = compare_with_checkpoint(model, state, ['backbone'])
+    assert report.loaded == report.module_tensors == len(state) and not report.differ
+
+    runner = SimpleNamespace(_resume=False, model=model)
+    PretrainedLoadCheckHook(state, ['backbone'], 'ok.pth').before_train(runner)  # passes
+    renamed = {f'encoder.{k}': v for k, v in state.items()}  # nothing matches: the model keeps its random init
+    with pytest.raises(RuntimeError, match='other.pth did not initialise'):
+        PretrainedLoadCheckHook(renamed, ['backbone'], 'other.pth').before_train(runner)
+    changed = dict(state, **{'0.weight': state['0.weight'] + 1})  # same names, other values: a failed load
+    with pytest.raises(RuntimeError, match='DIFFER'):
+        PretrainedLoadCheckHook(changed, ['backbone'], 'x.pth').before_train(runner)
+
+
+def test_smoke_and_data_root_rewrite_only_what_they_say(tmp_path: Path) -> None:
+    cfg = Config.fromfile(str(COCO_FPN))
+    set_data_root(cfg, str(tmp_path))
+    assert cfg.train_dataloader.dataset.data_root == str(tmp_path)
+    assert cfg.val_evaluator.ann_file == f'{tmp_path}/annotations/instances_val2017.json'
+    smoke_cfg(cfg, iters=3, size=80, proposals=8)
+    assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=3, val_interval=3)
+    test_resize = [t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize'][0]
+    assert test_resize.scale == (133, 80)  # (1333, 800) x 0.1
+    train_scales = cfg.train_dataloader.dataset.pipeline[2].scales
+    assert [min(s) for s in train_scales] == [64, 67, 70, 74, 77, 80]  # the multi-scale range keeps its shape
+    assert cfg.model.train_cfg.rcnn.sampler.num == 8 and cfg.model.test_cfg.rpn.max_per_img == 8
+    assert cfg.val_evaluator.type == 'CocoMetric'  # the real evaluator stays
+
+    city = smoke_cfg(Config.fromfile(str(CITYSCAPES_FCN)), iters=2, size=64)
+    assert city.model.test_cfg.mode == 'slide' and city.model.test_cfg.crop_size == (64, 64)
+    assert city.model.data_preprocessor.size == (64, 64)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the four benchmarks, 2 iterations each on the real samples, from a real SimSiam checkpoint
+# ----------------------------------------------------------------------------------------------------------------
+class SnapshotHook(Hook):
+    """Copies the initialised modules right before the first iteration (after init_weights)."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, targets: list[str]) -> None:
+        self.targets = targets
+        self.states: dict[str, dict[str, torch.Tensor]] = {}
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        for path in self.targets:
+            self.states[path] = {k: v.detach().clone() for k, v in model.get_submodule(path).state_dict().items()}
+
+
+def _checkpoint_backbone(ckpt: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's backbone, read independently of the code under test."""
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    return {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+
+
+BENCHMARKS = {
+    'voc0712_faster_rcnn_c4': (VOC0712_C4, 'VOCdevkit', ['--smoke-size', '96', '--smoke-proposals', '16'], [],
+                               ['pascal_voc/AP50', 'pascal_voc/AP75', 'pascal_voc/mAP']),
+    'coco_mask_rcnn_fpn': (COCO_FPN, 'coco', ['--smoke-size', '96', '--smoke-proposals', '16'], [],
+                           ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50']),
+    # the rock set has no SBD part: its train split stands in for VOC12aug's "aug" list too
+    'voc12aug_fcn': (VOC12AUG_FCN, 'voc_seg_rock/VOCdevkit/VOC2012', ['--smoke-size', '64'],
+                     ['train_dataloader.dataset.datasets.1.data_prefix.seg_map_path=SegmentationClass',
+                      'train_dataloader.dataset.datasets.1.ann_file=ImageSets/Segmentation/train.txt',
+                      'val_dataloader.dataset.indices=2'],
+                     ['mIoU', 'aAcc', 'mAcc']),
+    # only a val frame exists: train on it too
+    'cityscapes_fcn': (CITYSCAPES_FCN, 'cityscapes', ['--smoke-size', '64'],
+                       ['train_dataloader.dataset.data_prefix.img_path=leftImg8bit/val',
+                        'train_dataloader.dataset.data_prefix.seg_map_path=gtFine/val'],
+                       ['mIoU', 'aAcc', 'mAcc']),
+}
+
+
+@pytest.mark.parametrize('name', list(BENCHMARKS))
+def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_checkpoint: Path, tmp_path: Path,
+                             capsys) -> None:
+    config, data, smoke_args, options, metric_keys = BENCHMARKS[name]
+    work_dir = tmp_path / name
+    argv = [str(config), str(simsiam_r50_checkpoint), '--work-dir', str(work_dir),
+            '--data-root', str(downstream_root / data), '--smoke', *smoke_args]
+    if options:
+        argv += ['--cfg-options', *options]
+    cfg, targets = train_downstream.build_cfg(train_downstream.parse_args(argv))
+    cfg.log_level = 'WARNING'
+    snapshot = SnapshotHook(targets)
+
+    result = train_downstream.run(cfg, str(simsiam_r50_checkpoint), targets, extra_hooks=[snapshot])
+
+    # the initialised modules hold exactly the checkpoint's backbone tensors
+    expected = _checkpoint_backbone(simsiam_r50_checkpoint)
+    for path, state in snapshot.states.items():
+        shared = [k for k in state if k in expected]
+        assert shared, f'{path}: no tensor name in common with the checkpoint backbone'
+        for k in shared:
+            assert torch.equal(state[k], expected[k]), f'{path}.{k} differs from backbone.{k}'
+        new = set(state) - set(shared)
+        assert new == ({k for k in state if k.startswith('norm.')} if path == 'roi_head.shared_head' else set())
+    assert [r['module'] for r in result['pretrained_load']] == targets
+    assert all(r['loaded'] > 0 and r['differ'] == 0 for r in result['pretrained_load'])
+
+    # the real evaluator ran: its metrics are there and finite, printed and saved next to the work dir
+    assert result['iters'] == 2
+    metrics = result['metrics']
+    for key in metric_keys:
+        assert key in metrics and math.isfinite(metrics[key]), (key, metrics)
+    saved = json.loads((tmp_path / f'{name}.json').read_text())
+    assert saved['metrics'] == metrics and saved['pretrain'] == str(simsiam_r50_checkpoint)
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print('\n' + out[out.index('Pretrained '):])
+    assert '| metric | value |' in out and all(f'| {k} |' in out for k in metric_keys)
