@@ -9,10 +9,10 @@ PRETRAIN is a checkpoint of our pretraining (``tools/train.py`` writes it): only
 They are saved as ``WORK_DIR/pretrain_backbone.pth`` and every module the config initialises with
 ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` (the backbone; also the res5 head of the C4 detectors) loads
 that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and after initialisation when a
-module took none of them or holds a tensor that differs from the checkpoint's. At the end the final metrics are printed as a table and
-written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same command runs on the CPU: one process
-reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo. ``--smoke`` shrinks the run to a few
-iterations at a tiny image scale (what the tests run).
+module took none of them or holds a tensor that differs from the checkpoint's. At the end the final metrics are
+printed as a table and written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same command runs on the
+CPU: one process reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo. ``--smoke`` shrinks
+the run to a few iterations at a tiny image scale (what the tests run).
 """
 import argparse
 import json
