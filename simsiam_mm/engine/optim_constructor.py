@@ -54,6 +54,8 @@ class SimSiamOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         except AttributeError as e:
             raise KeyError(f'optim_wrapper.paramwise_cfg.fixed_lr_module={self.fixed_lr_module!r}: the model '
                            f'{type(module).__name__} has no such submodule') from e
+        if not fixed:  # e.g. predictor=None (paper Table 1 ablation): nothing to hold
+            return optim_wrapper
         optimizer = optim_wrapper.optimizer
         fixed_ids = {id(p) for p in fixed}
         for group in optimizer.param_groups:  # no state exists yet, so regrouping is safe
