@@ -10,17 +10,17 @@ import sys
 from simsiam_mm.zoo import ConversionError, publish_checkpoint, verify_published
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('paths', nargs='+', help='IN OUT to publish; with --verify, the published files to check')
     parser.add_argument('--verify', action='store_true',
                         help='re-hash each file against its name and load it strictly into its config\'s model')
     parser.add_argument('--config', help='config to embed when the checkpoint has no meta["cfg"]')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         if args.verify:
             for path in args.paths:

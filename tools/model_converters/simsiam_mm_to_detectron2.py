@@ -13,12 +13,12 @@ import sys
 from simsiam_mm.zoo import ConversionError, convert_detectron2_file, write_atomic
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
     parser.add_argument('out', help='output .pkl')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
         write_atomic(pickle.dumps(out), args.out)

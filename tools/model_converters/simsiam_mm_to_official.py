@@ -12,12 +12,12 @@ import sys
 from simsiam_mm.zoo import ConversionError, convert_to_official_file, save_atomic
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint (backbone.*, neck.mlp.*, head.predictor.mlp.*)')
     parser.add_argument('out', help='output official checkpoint')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
         save_atomic(out, args.out)

@@ -13,7 +13,7 @@ import sys
 from simsiam_mm.zoo import ConversionError, convert_torchvision_file, save_atomic
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
     parser.add_argument('out', help='output torchvision state dict')
@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument('--cifar-stem', action='store_true',
                         help='accept a ResNet_CIFAR backbone, for torchvision_resnet(depth, cifar_stem=True)')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         out, report = convert_torchvision_file(args.checkpoint, not args.no_fc, args.num_classes, args.cifar_stem,
                                                args.allow_unexpected)

@@ -1,0 +1,389 @@
+"""Model zoo: publishing, verification and conversions keep every weight (and every output) across format borders.
+
+The official architecture is rebuilt here from torchvision and the heads of facebookresearch/simsiam's builder.py,
+independently of the converters under test.
+"""
+import hashlib
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+import yaml
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
+from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
+                            convert_official_file, convert_to_official_file, convert_torchvision_file,
+                            extract_backbone_file, infer_model_cfg, load_checkpoint_file, official_to_simsiam_mm,
+                            publish_checkpoint,
+                            save_atomic, simsiam_mm_to_detectron2, simsiam_mm_to_official, simsiam_mm_to_torchvision,
+                            torchvision_resnet, verify_published)
+
+DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
+
+
+def tiny_model_cfg(depth: int = 18, cifar: bool = False, num_layers: int = 3) -> dict:
+    width = 512 if depth < 50 else 2048
+    return dict(
+        type='SimSiam',
+        backbone=dict(type='ResNet_CIFAR' if cifar else 'ResNet', depth=depth, norm_cfg=dict(type='BN')),
+        neck=dict(type='SimSiamProjector', in_channels=width, hid_channels=HID, out_channels=DIM,
+                  num_layers=num_layers, norm_cfg=dict(type='BN1d')),
+        head=dict(type='SimSiamHead', predictor=dict(type='SimSiamPredictor', in_channels=DIM, hid_channels=PRED,
+                                                     out_channels=DIM, norm_cfg=dict(type='BN1d'))))
+
+
+@torch.no_grad()
+def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN affines, statistics and biases (conv/fc weights already have a random init), so that identity and
+    equal outputs mean something."""
+    g = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if name.endswith('num_batches_tracked'):
+            t.fill_(int(torch.randint(1, 100, (1,), generator=g)))
+        elif name.endswith('running_var') or (t.dim() == 1 and name.endswith('.weight')):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+        elif t.dim() == 1:  # BN bias / running_mean, fc bias
+            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+    return model
+
+
+@torch.no_grad()
+def calibrate_bn_(model: nn.Module, forward, x: torch.Tensor) -> nn.Module:
+    """Set every BN's running statistics to those of ``forward(x)`` (so eval-mode activations stay O(1)); eval."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one batch gives exactly its statistics
+    model.train()
+    forward(x)
+    return model.eval()
+
+
+class OfficialSimSiam(nn.Module):
+    """facebookresearch/simsiam builder.py, with torchvision's ResNet as base_encoder (tiny widths)."""
+
+    def __init__(self, depth: int = 18, dim: int = DIM, hid: int = HID, pred_dim: int = PRED) -> None:
+        super().__init__()
+        self.encoder = getattr(torchvision.models, f'resnet{depth}')(num_classes=dim, zero_init_residual=True)
+        prev_dim = self.encoder.fc.weight.shape[1]  # builder.py uses hid = prev_dim, fc[6] = encoder.fc
+        self.encoder.fc = nn.Sequential(nn.Linear(prev_dim, hid, bias=False), nn.BatchNorm1d(hid), nn.ReLU(True),
+                                        nn.Linear(hid, hid, bias=False), nn.BatchNorm1d(hid), nn.ReLU(True),
+                                        nn.Linear(hid, dim),  # = the ResNet's own fc when hid = prev_dim: a bias
+                                        nn.BatchNorm1d(dim, affine=False))
+        self.predictor = nn.Sequential(nn.Linear(dim, pred_dim, bias=False), nn.BatchNorm1d(pred_dim),
+                                       nn.ReLU(True), nn.Linear(pred_dim, dim))
+
+
+def official_state_dict(model: OfficialSimSiam) -> dict[str, torch.Tensor]:
+    return {'module.' + k: v for k, v in model.state_dict().items()}  # saved from DistributedDataParallel
+
+
+def ours_outputs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    z = model.neck(model.backbone(x))
+    return z, model.head.predictor(z)
+
+
+# ---------------------------------------------------------------- official <-> ours
+
+@pytest.mark.parametrize('cifar,num_layers', [(False, 3), (True, 2)])
+def test_ours_to_official_to_ours_is_identity(cifar, num_layers):
+    ours = randomize_(build_model(tiny_model_cfg(cifar=cifar, num_layers=num_layers))).state_dict()
+    official, report = simsiam_mm_to_official(ours)
+    assert len(report.converted) == len(ours) and not report.unexpected
+    last_fc = 3 * (num_layers - 1)
+    assert torch.equal(official[f'module.encoder.fc.{last_fc}.bias'], torch.zeros(DIM))
+    if not cifar:  # the key set is exactly the official architecture's
+        assert set(official) == set(official_state_dict(OfficialSimSiam()))
+    back, _ = official_to_simsiam_mm(official)
+    assert set(back) == set(ours)
+    assert all(torch.equal(back[k], ours[k]) for k in ours)
+
+
+@torch.no_grad()
+def test_official_to_ours_matches_official_forward():
+    official = randomize_(OfficialSimSiam(), seed=1)
+    x = torch.randn(8, 3, 32, 32)
+    calibrate_bn_(official, lambda x: official.predictor(official.encoder(x)), x)
+    bias = official.encoder.fc[6].bias
+    assert bias.abs().min() > 0  # the frozen bias is not zero in official checkpoints
+    ours_sd, report = official_to_simsiam_mm(official_state_dict(official))
+    assert [k for k, _ in report.skipped] == ['module.encoder.fc.6.bias']
+    ours = build_model(infer_model_cfg(ours_sd, 'converted'))
+    ours.load_state_dict(ours_sd, strict=True)
+    ours.eval()
+    z_official = official.encoder(x)
+    p_official = official.predictor(z_official)
+    z, p = ours_outputs(ours, x)
+    assert (z - z_official).abs().max() < 1e-5
+    assert (p - p_official).abs().max() < 1e-5
+    # the fold is what makes them equal: without it the projection is off by bias / sqrt(var + eps)
+    ours.neck.mlp[7].running_mean += bias
+    assert (ours_outputs(ours, x)[0] - z_official).abs().max() > 1e-2
+
+
+def test_official_fold_shape_mismatch_and_unexpected_keys_fail():
+    sd = official_state_dict(OfficialSimSiam())
+    bad = dict(sd, **{'module.encoder.fc.6.bias': torch.zeros(DIM + 1)})
+    with pytest.raises(ConversionError, match=r'shape mismatch for module\.encoder\.fc\.6\.bias'):
+        official_to_simsiam_mm(bad, 'ckpt.pth.tar')
+    with pytest.raises(ConversionError, match=r'ckpt\.pth\.tar: 1 key\(s\).*module\.queue'):
+        official_to_simsiam_mm(dict(sd, **{'module.queue': torch.zeros(1)}), 'ckpt.pth.tar')
+    converted, report = official_to_simsiam_mm(dict(sd, **{'module.queue': torch.zeros(1)}), allow_unexpected=True)
+    assert report.unexpected == ['module.queue'] and 'module.queue' not in converted
+
+
+def test_official_files_round_trip(tmp_path):
+    official = randomize_(OfficialSimSiam(), seed=2)
+    src = tmp_path / 'checkpoint_0099.pth.tar'
+    torch.save(dict(epoch=100, arch='resnet18', state_dict=official_state_dict(official), optimizer={}), src)
+    ours, report = convert_official_file(src)
+    assert ours['meta']['epoch'] == 100 and report.summary().startswith('[official -> simsiam_mm] converted: ')
+    save_atomic(ours, tmp_path / 'ours.pth')
+    back, _ = convert_to_official_file(tmp_path / 'ours.pth')
+    assert back['arch'] == 'resnet18' and back['epoch'] == 100
+    assert set(back['state_dict']) == set(official_state_dict(official))
+
+
+# ---------------------------------------------------------------- torchvision
+
+@torch.no_grad()
+def test_torchvision_resnet50_loads_strictly_and_gives_identical_features():
+    x = torch.randn(2, 3, 32, 32)
+    ours = randomize_(build_model(tiny_model_cfg(depth=50)), seed=3)
+    calibrate_bn_(ours, ours.backbone, x)
+    tv_sd, report = simsiam_mm_to_torchvision(ours.state_dict(), num_classes=10)
+    assert len(report.converted) == len([k for k in ours.state_dict() if k.startswith('backbone.')])
+    assert {k for k, _ in report.added} == {'fc.weight', 'fc.bias'}
+    tv = torchvision.models.resnet50(num_classes=10)
+    tv.load_state_dict(tv_sd, strict=True)
+    tv.eval()
+    trunk = nn.Sequential(*list(tv.children())[:-2])  # up to layer4
+    assert (trunk(x) - ours.backbone(x)[-1]).abs().max() < 1e-5
+    headless, _ = simsiam_mm_to_torchvision(ours.state_dict(), with_fc=False)
+    tv.fc = nn.Identity()  # strict loading still passes: pooled 2048-d features
+    tv.load_state_dict(headless, strict=True)
+    assert (tv(x) - ours.backbone(x)[-1].mean((2, 3))).abs().max() < 1e-5
+
+
+@torch.no_grad()
+def test_cifar_stem_is_refused_for_torchvision_unless_asked():
+    x = torch.randn(4, 3, 32, 32)
+    ours = randomize_(build_model(tiny_model_cfg(cifar=True, num_layers=2)), seed=4)
+    calibrate_bn_(ours, ours.backbone, x)
+    with pytest.raises(ConversionError, match=r'r18c\.pth: backbone\.conv1\.weight is 3x3.*--cifar-stem'):
+        simsiam_mm_to_torchvision(ours.state_dict(), 'r18c.pth')
+    with pytest.raises(ConversionError, match='3x3'):
+        simsiam_mm_to_detectron2(ours.state_dict(), 'r18c.pth')
+    tv_sd, _ = simsiam_mm_to_torchvision(ours.state_dict(), allow_cifar_stem=True)
+    tv = torchvision_resnet(18, cifar_stem=True)
+    tv.load_state_dict(tv_sd, strict=True)
+    tv.eval()
+    assert (nn.Sequential(*list(tv.children())[:-2])(x) - ours.backbone(x)[-1]).abs().max() < 1e-5
+
+
+def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
+    sd = build_model(tiny_model_cfg()).state_dict()
+    bad = dict(sd, **{'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1)})
+    with pytest.raises(ConversionError, match=r'shape mismatch for backbone\.layer1\.0\.conv1\.weight: \(64, 64, 1, 1\)'):
+        simsiam_mm_to_torchvision(bad, 'bad.pth')
+    with pytest.raises(ConversionError, match=r'backbone\.extra\.weight'):
+        simsiam_mm_to_torchvision(dict(sd, **{'backbone.extra.weight': torch.zeros(1)}), 'bad.pth')
+
+
+# ---------------------------------------------------------------- detectron2
+
+def test_detectron2_keys_and_shapes(tmp_path):
+    sd = randomize_(build_model(tiny_model_cfg(depth=50)), seed=5).state_dict()
+    src = tmp_path / 'r50.pth'
+    torch.save(dict(state_dict=sd), src)
+    d2, report = convert_detectron2_file(src)
+    d2 = pickle.loads(pickle.dumps(d2))  # what the .pkl holds
+    assert d2['matching_heuristics'] is True and d2['__author__'] == 'simsiam_mm'
+    model = d2['model']
+    backbone = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    tracked = [k for k in backbone if k.endswith('num_batches_tracked')]
+    assert len(model) == len(backbone) - len(tracked) == len(report.converted)
+    assert len(report.skipped) == len(tracked) + len([k for k in sd if not k.startswith('backbone.')])
+    assert all(re.match(r'(stem|res[2-5])\.', k) for k in model)
+    assert not any(s in k for k in model for s in ('layer', 'downsample', '.bn', 'num_batches_tracked'))
+    expected = {  # detectron2 name: (our name, shape)
+        'stem.conv1.weight': ('conv1.weight', (64, 3, 7, 7)),
+        'stem.conv1.norm.running_var': ('bn1.running_var', (64,)),
+        'res2.0.shortcut.weight': ('layer1.0.downsample.0.weight', (256, 64, 1, 1)),
+        'res2.0.shortcut.norm.bias': ('layer1.0.downsample.1.bias', (256,)),
+        'res4.5.conv2.weight': ('layer3.5.conv2.weight', (256, 256, 3, 3)),
+        'res5.2.conv3.norm.weight': ('layer4.2.bn3.weight', (2048,)),
+    }
+    for d2_key, (key, shape) in expected.items():
+        assert model[d2_key].shape == shape
+        assert (model[d2_key] == backbone[key].numpy()).all()
+    assert sum(k.startswith('res4.') for k in model) == 6 * 3 * (1 + 4) + (1 + 4)  # 6 blocks x 3 (conv, norm x4), shortcut
+
+
+# ---------------------------------------------------------------- backbone-only inputs
+
+def test_checkpoint_without_backbone_keys_is_refused(tmp_path):
+    sd = build_model(tiny_model_cfg()).state_dict()
+    headless = tmp_path / 'headless.pth'
+    torch.save(dict(state_dict={k: v for k, v in sd.items() if not k.startswith('backbone.')}), headless)
+    for convert in (extract_backbone_file, convert_torchvision_file, convert_detectron2_file, convert_to_official_file):
+        with pytest.raises(ConversionError, match=rf'{re.escape(str(headless))}: no backbone keys'):
+            convert(headless)
+    official_headless = tmp_path / 'official_headless.pth.tar'
+    torch.save(dict(state_dict={k: v for k, v in official_state_dict(OfficialSimSiam()).items()
+                                if k.startswith('module.predictor.')}), official_headless)
+    with pytest.raises(ConversionError, match='no backbone keys'):
+        convert_official_file(official_headless)
+
+
+def test_extract_backbone_with_and_without_prefix(tmp_path):
+    sd = build_model(tiny_model_cfg()).state_dict()
+    src = tmp_path / 'full.pth'
+    torch.save(dict(meta=dict(epoch=3), state_dict=sd), src)
+    kept, report = extract_backbone_file(src)
+    assert set(kept['state_dict']) == {k for k in sd if k.startswith('backbone.')}
+    assert len(report.skipped) == len(sd) - len(kept['state_dict'])
+    bare, _ = extract_backbone_file(src, strip_prefix=True)
+    assert set(bare['state_dict']) == {k[len('backbone.'):] for k in kept['state_dict']}
+    save_atomic(bare, tmp_path / 'bare.pth')
+    tv_sd, _ = convert_torchvision_file(tmp_path / 'bare.pth')  # converters accept an extracted backbone too
+    torchvision.models.resnet18().load_state_dict(tv_sd, strict=True)
+
+
+# ---------------------------------------------------------------- publish / verify
+
+def small_quick_cfg() -> Config:
+    """The quick CIFAR config with tiny projector/predictor widths (a lighter file, same structure)."""
+    cfg = Config.fromfile(str(QUICK_CONFIG))
+    cfg.model.neck.update(hid_channels=HID, out_channels=DIM)
+    cfg.model.head.predictor.update(in_channels=DIM, hid_channels=PRED, out_channels=DIM)
+    return cfg
+
+
+def training_checkpoint(path: Path, cfg: Config | None = None) -> dict:
+    """An mmengine-style training checkpoint with the state a resume needs (incl. a HistoryBuffer)."""
+    cfg = cfg or small_quick_cfg()
+    hub = MessageHub.get_instance('test_model_zoo')
+    hub.update_scalar('train/loss', -0.5)
+    ckpt = dict(meta=dict(cfg=cfg.pretty_text, epoch=1, iter=8, seed=0, experiment_name='zoo'),
+                state_dict=build_model(cfg.model).state_dict(), optimizer=dict(state={}, param_groups=[]),
+                param_schedulers=[dict(last_epoch=1)], message_hub=hub.state_dict())
+    torch.save(ckpt, path)
+    return ckpt
+
+
+def test_publish_strips_training_state_and_verifies(tmp_path):
+    ckpt = training_checkpoint(tmp_path / 'epoch_1.pth')
+    result = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'zoo' / 'simsiam_quick.pth')
+    name = re.fullmatch(r'simsiam_quick-([0-9a-f]{8})\.pth', result.path.name)
+    assert name and name.group(1) == hashlib.sha256(result.path.read_bytes()).hexdigest()[:8]
+    assert result.dropped == ['message_hub', 'optimizer', 'param_schedulers']
+    assert [p.name for p in (tmp_path / 'zoo').iterdir()] == [result.path.name]  # no temporary file left
+    published = torch.load(result.path, weights_only=True)
+    assert set(published) == {'meta', 'state_dict'}
+    meta = published['meta']
+    assert meta['cfg'] == ckpt['meta']['cfg'] and (meta['epoch'], meta['iter']) == (1, 8)
+    assert {'mmengine_version', 'mmpretrain_version', 'simsiam_mm_version'} <= set(meta)
+    assert all(torch.equal(published['state_dict'][k], v) for k, v in ckpt['state_dict'].items())
+    again = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'zoo' / 'simsiam_quick.pth')
+    assert again.path == result.path  # same content, same name
+
+    verified = verify_published(result.path)
+    assert verified.num_tensors == len(ckpt['state_dict']) and verified.meta['epoch'] == 1
+    model = build_model(Config.fromstring(meta['cfg'], '.py').model)  # mmengine (and mmdet's Pretrained) load it
+    load_checkpoint(model, str(result.path), strict=True)
+
+
+def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsys):
+    training_checkpoint(tmp_path / 'epoch_1.pth')
+    good = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'm.pth').path
+    data = good.read_bytes()
+    corrupted = tmp_path / 'corrupted' / good.name
+    corrupted.parent.mkdir()
+    corrupted.write_bytes(data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:])
+    truncated = tmp_path / 'truncated' / good.name
+    truncated.parent.mkdir()
+    truncated.write_bytes(data[:len(data) // 2])
+    for bad in (corrupted, truncated):
+        with pytest.raises(VerificationError, match=rf'{re.escape(str(bad))}: sha256 .* corrupted or truncated'):
+            verify_published(bad)
+    with pytest.raises(VerificationError, match='expected <name>-<first 8 hex of sha256>.pth'):
+        verify_published(tmp_path / 'epoch_1.pth')
+
+    from model_converters import publish_model  # the CLI reports the same, naming the file, and exits 1
+    assert publish_model.main(['--verify', str(truncated)]) == 1
+    assert str(truncated) in capsys.readouterr().err
+
+    # a file whose hash is right but whose weights do not fit its own config
+    cfg = small_quick_cfg()
+    ckpt = training_checkpoint(tmp_path / 'epoch_1.pth', cfg)
+    cfg.model.neck.num_layers = 3
+    ckpt['meta']['cfg'] = cfg.pretty_text
+    torch.save(ckpt, tmp_path / 'mismatch.pth')
+    mismatched = publish_checkpoint(tmp_path / 'mismatch.pth', tmp_path / 'mismatch_pub.pth').path
+    with pytest.raises(VerificationError, match=rf'(?s){re.escape(str(mismatched))}: does not load .*Missing key.*neck\.mlp\.7'):
+        verify_published(mismatched)
+
+
+# ---------------------------------------------------------------- metafile
+
+def test_metafile_configs_exist_and_parse():
+    index = yaml.safe_load((REPO / 'model-index.yml').read_text())
+    metafiles = [REPO / p for p in index['Import']]
+    assert REPO / 'configs/simsiam/metafile.yml' in metafiles
+    names, parsed = set(), set()
+    for metafile in metafiles:
+        meta = yaml.safe_load(metafile.read_text())
+        collections = {c['Name'] for c in meta['Collections']}
+        for model in meta['Models']:
+            assert model['Name'] not in names, f'{metafile}: duplicate model {model["Name"]}'
+            names.add(model['Name'])
+            assert model['In Collection'] in collections, f'{metafile}: {model["Name"]} has an unknown collection'
+            config = REPO / model['Config']
+            assert config.is_file(), f'{metafile}: {model["Name"]}: Config {model["Config"]} does not exist'
+            if config not in parsed:  # benchmarks are shared by several pretrainings: parse each file once
+                assert 'model' in Config.fromfile(str(config)), f'{config}: no model'
+                parsed.add(config)
+            for result in model.get('Results') or []:
+                assert result['Task'] and result['Dataset'] and result['Metrics'], f'{model["Name"]}: bad Results'
+    configs = {p.stem for p in (REPO / 'configs/simsiam').glob('simsiam_*.py')}
+    assert configs <= names, f'pretraining configs missing from the metafile: {configs - names}'
+
+
+# ---------------------------------------------------------------- the chain on a real (tiny) pretraining
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(cifar10_root, tmp_path_factory) -> Path:
+    """What the Runner writes after one real SimSiam iteration (4 CIFAR-10 images x 2 views): optimizer, schedulers,
+    message hub and all. Cheaper than the session's 4-iteration ``simsiam_checkpoint``; the format is the same."""
+    import simsiam_mm  # noqa: F401
+    return pretrain(tiny_pretrain_cfg(cifar10_root, tmp_path_factory.mktemp('zoo_pretrain'), iters=1, batch_size=4,
+                                      num_images=8))
+
+
+@torch.no_grad()
+def test_chain_on_real_pretraining_checkpoint(runner_checkpoint, tmp_path):
+    """publish -> verify -> load -> extract -> torchvision (CIFAR stem) on a checkpoint the Runner wrote."""
+    assert {'optimizer', 'message_hub', 'param_schedulers'} <= set(load_checkpoint_file(runner_checkpoint))
+    published = publish_checkpoint(runner_checkpoint, tmp_path / 'simsiam_r18_cifar.pth').path
+    verified = verify_published(published)
+    cfg = Config.fromstring(torch.load(published, weights_only=True)['meta']['cfg'], '.py')
+    model = build_model(cfg.model)
+    load_checkpoint(model, str(published), strict=True)
+    model.eval()
+    backbone, report = extract_backbone_file(published)
+    assert len(backbone['state_dict']) == len(report.converted) == verified.num_tensors - len(report.skipped)
+    save_atomic(backbone, tmp_path / 'backbone.pth')
+    tv_sd, _ = convert_torchvision_file(tmp_path / 'backbone.pth', allow_cifar_stem=True)
+    tv = torchvision_resnet(18, cifar_stem=True)
+    tv.load_state_dict(tv_sd, strict=True)
+    tv.eval()
+    x = torch.randn(4, 3, 32, 32)
+    assert (nn.Sequential(*list(tv.children())[:-2])(x) - model.backbone(x)[-1]).abs().max() < 1e-5
