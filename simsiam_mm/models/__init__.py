@@ -1,3 +1,4 @@
+from .data_preprocessor import SimSiamDataPreprocessor
 from .heads import SimSiamHead, SimSiamPredictor
 from .losses import NegativeCosineSimilarity, collapse_std
 from .multi_stage import MultiStageLinearHead, ResNetAllStages
@@ -5,4 +6,4 @@ from .necks import SimSiamProjector
 from .simsiam import SimSiam
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
-           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead']
+           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor']

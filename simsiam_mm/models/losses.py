@@ -26,6 +26,7 @@ class NegativeCosineSimilarity(nn.Module):
         self.eps = eps
 
     def forward(self, p: Tensor, z: Tensor) -> Tensor:
+        p, z = p.float(), z.float()  # float32 even under bf16/fp16 autocast (no-op otherwise)
         return -F.cosine_similarity(p, z, dim=1, eps=self.eps).mean()  # NxC, NxC -> scalar
 
 
