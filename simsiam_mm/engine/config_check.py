@@ -80,11 +80,19 @@ def _check_typed(cfg: dict, path: str, registry: Registry, signature: bool = Tru
     obj_type = cfg.get('type')
     if not isinstance(obj_type, str):
         return obj_type  # a class given directly, or no type (a builder's default)
-    key = obj_type if '.' in obj_type or '_scope_' not in cfg else f'{cfg["_scope_"]}.{obj_type}'
-    obj = registry.get(key)
+    if '_scope_' in cfg and '.' not in obj_type:  # as Registry.build: look up in that scope's registry
+        with registry.switch_scope_and_registry(cfg['_scope_']) as scoped:
+            obj, registry = scoped.get(obj_type), scoped
+    else:
+        obj = registry.get(obj_type)
     if obj is None:
+        hint = _hint(obj_type, _registry_names(registry))
+        elsewhere = [c.scope for c in registry.children.values() if obj_type in c.module_dict]
+        if elsewhere:  # typically a dict that inherited _scope_='mmpretrain' from an `mmpretrain::` base
+            hint = (f"it is registered in scope {elsewhere[0]!r}, which {path}._scope_={cfg.get('_scope_')!r} "
+                    f"hides (inherited from an upstream base config?): set _scope_={elsewhere[0]!r}")
         raise ConfigError(f'{path}.type={obj_type!r} is not a registered {registry.name} type (scope '
-                          f'{registry.scope!r} and its parents); {_hint(obj_type, _registry_names(registry))}.')
+                          f'{registry.scope!r} and its parents); {hint}.')
     if signature:
         accepted = accepted_kwargs(obj)
         if accepted is not None:

@@ -10,7 +10,7 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 
 from simsiam_mm.engine.checkpoint_files import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint,
-                                                commit_file)
+                                                checkpoints_in, commit_file)
 from simsiam_mm.engine.rng import gather_rng_states, get_rng_state, set_rng_state
 from simsiam_mm.registry import HOOKS
 
@@ -55,6 +55,10 @@ class ResumableCheckpointHook(CheckpointHook):
         if osp.isfile(pointer):
             with open(pointer) as f:
                 check_resume_checkpoint(f.read().strip(), source=pointer)
+        elif checkpoints_in(runner.work_dir):
+            print_log(f'ResumableCheckpointHook: --resume without a path, but {pointer} does not exist, so training '
+                      f'starts from scratch although {checkpoints_in(runner.work_dir)[0]} exists; pass it to --resume '
+                      'to continue from it.', logger='current', level=logging.WARNING)
 
     def before_train(self, runner) -> None:
         super().before_train(runner)

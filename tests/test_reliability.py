@@ -1,0 +1,452 @@
+"""Reliability (issue 7): every fault in docs/reliability.md has its test here.
+
+Exact resume after SIGKILL, atomic checkpoints, truncated checkpoints, the NaN guard, bad images, bad configs,
+batch sizes that do not split, pretrained checkpoints that match nothing. DDP equivalence is in
+``test_ddp_equivalence.py``.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from PIL import Image
+
+import simsiam_mm  # noqa: F401  (registers our types)
+from conftest import QUICK_CONFIG, REPO, tiny_pretrain_cfg
+from simsiam_mm.datasets import SafeLoadImageFromFile
+from simsiam_mm.engine.checkpoint_files import checkpoint_problem
+from simsiam_mm.engine.config_check import check_batch_size, check_config
+from simsiam_mm.registry import HOOKS
+from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
+
+TINY_MODEL = dict(  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
+    backbone=dict(base_channels=8, stem_channels=8),
+    neck=dict(in_channels=64, hid_channels=64, out_channels=64),
+    head=dict(predictor=dict(in_channels=64, hid_channels=16, out_channels=64)))
+ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread, as the subprocesses get (OMP_NUM_THREADS=1): on the shared 2-core machine
+    oversubscribed threads make a tiny step 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_cfg(cifar10_root: Path, work_dir: Path, iters: int = 4, **ckpt) -> Config:
+    """tiny_pretrain_cfg with the 1/8-width model and our checkpoint hook saving every iteration."""
+    cfg = tiny_pretrain_cfg(cifar10_root, work_dir, iters=iters, batch_size=4, num_images=16)
+    cfg.merge_from_dict({'model': TINY_MODEL})
+    cfg.default_hooks.checkpoint = dict(type='ResumableCheckpointHook', interval=1, by_epoch=False, **ckpt)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Exact resume after SIGKILL mid-epoch
+# ---------------------------------------------------------------------------------------------------------------
+KILL_CFG = """
+_base_ = {quick!r}
+randomness = dict(seed=0)
+model = {model!r}
+train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={root!r}, indices=48))  # 6 iterations per epoch
+train_cfg = dict(max_epochs=2)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2)]
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=4, by_epoch=False, max_keep_ckpts=2))
+log_processor = dict(window_size=1)  # log each iteration's own loss
+"""
+
+
+def _train(cfg_path: Path, work_dir: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(REPO / 'tools/train.py'), str(cfg_path), '--work-dir', str(work_dir), *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _losses(work_dir: Path) -> dict[int, float]:
+    """iteration -> loss from every run's vis_data/scalars.json in ``work_dir`` (later runs last)."""
+    losses = {}
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if 'loss' in row:
+                losses[row['step']] = row['loss']
+    return losses
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tmp_path):
+    """Kill ``tools/train.py`` with SIGKILL right after the mid-epoch checkpoint of iteration 4 (epoch 1 has 6),
+    resume with ``--resume``: iterations 5-12 (the rest of epoch 1, then epoch 2) have bit-identical losses."""
+    cfg_path = tmp_path / 'kill_cfg.py'
+    cfg_path.write_text(KILL_CFG.format(quick=str(QUICK_CONFIG), model=TINY_MODEL, root=str(cifar10_root)))
+
+    full = _train(cfg_path, tmp_path / 'full')
+    assert full.wait(timeout=300) == 0, full.stdout.read()[-3000:]
+    reference = _losses(tmp_path / 'full')
+    assert sorted(reference) == list(range(1, 13))
+
+    work = tmp_path / 'killed'
+    victim = _train(cfg_path, work)
+    pointer = work / 'last_checkpoint'
+    deadline = time.time() + 300
+    while not (pointer.exists() and pointer.read_text().endswith('iter_4.pth')):
+        assert victim.poll() is None and time.time() < deadline, 'training ended before the checkpoint'
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=60) == -signal.SIGKILL
+    killed = _losses(work)
+    assert not (work / 'iter_12.pth').exists() and max(killed) < 12  # really interrupted
+    assert checkpoint_problem(str(work / 'iter_4.pth')) is None
+
+    resumed_run = _train(cfg_path, work, '--resume')
+    log = resumed_run.communicate(timeout=300)[0]
+    assert resumed_run.returncode == 0, log[-3000:]
+    assert 'resuming epoch 1 at batch 5/6 (iteration 5)' in log
+    resumed = {i: v for i, v in _losses(work).items() if i > 4}
+
+    print('\niter  epoch  uninterrupted          killed at 4 + resumed')
+    for i in range(1, 13):
+        got = killed.get(i) if i <= 4 else resumed.get(i)
+        print(f'{i:4d}  {(i - 1) // 6 + 1:5d}  {reference[i]: .15f}  {got: .15f}  {"==" if got == reference[i] else "!="}')
+    assert sorted(resumed) == list(range(5, 13))
+    assert all(resumed[i] == reference[i] for i in resumed)  # exact, not approximate
+    assert all(killed[i] == reference[i] for i in range(1, 5))
+    assert len(set(reference.values())) == 12  # the losses differ from step to step: equality is informative
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Atomic checkpoints; truncated checkpoints named on resume
+# ---------------------------------------------------------------------------------------------------------------
+class _Killed(BaseException):
+    """Stands for SIGKILL arriving in the middle of writing a file (BaseException: nothing catches it)."""
+
+
+def _kill_during_second_save(monkeypatch) -> None:
+    """Make the second checkpoint write stop half-way, like a process killed while saving."""
+    from mmengine.fileio.backends import LocalBackend
+    put = LocalBackend.put
+    calls = []
+
+    def put_then_die(self, obj, filepath):
+        calls.append(filepath)
+        if len(calls) == 2:
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise _Killed()
+        put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', put_then_die)
+
+
+def _train_in_process(cfg: Config) -> None:
+    from mmengine.runner import Runner
+    Runner.from_cfg(cfg).train()
+
+
+@pytest.mark.parametrize('hook', ['CheckpointHook', 'ResumableCheckpointHook'])
+def test_kill_while_saving_keeps_previous_checkpoint(cifar10_root, tmp_path, monkeypatch, hook):
+    """A kill in the middle of writing iter_2.pth (max_keep_ckpts=1). mmengine's own hook has by then deleted
+    iter_1.pth and leaves a truncated iter_2.pth named by last_checkpoint: nothing to resume from. Ours leaves
+    iter_1.pth complete and last_checkpoint naming it; a resume removes the partial file and continues."""
+    cfg = tiny_cfg(cifar10_root, tmp_path, iters=3, max_keep_ckpts=1)
+    cfg.default_hooks.checkpoint.type = hook
+    _kill_during_second_save(monkeypatch)
+    with pytest.raises(_Killed):
+        _train_in_process(cfg)
+    pointer = (tmp_path / 'last_checkpoint').read_text()
+    if hook == 'CheckpointHook':  # the fault, shown on the stock hook
+        assert not (tmp_path / 'iter_1.pth').exists()
+        assert pointer.endswith('iter_1.pth')  # names a file that no longer exists
+        assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is not None  # and the new one is truncated
+        return
+    assert pointer == str(tmp_path / 'iter_1.pth')
+    assert checkpoint_problem(pointer) is None
+    assert not (tmp_path / 'iter_2.pth').exists() and (tmp_path / 'iter_2.pth.tmp').exists()
+    monkeypatch.undo()
+    cfg.resume = True
+    _train_in_process(cfg)
+    assert not (tmp_path / 'iter_2.pth.tmp').exists()
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_3.pth')
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_3.pth']
+
+
+def test_truncated_checkpoint_is_named_and_previous_offered(cifar10_root, tmp_path):
+    """Resuming from a truncated last checkpoint (e.g. copied from a full disk) stops with CheckpointError naming it
+    and offering the previous complete one, through the Runner and through tools/train.py (no traceback)."""
+    cfg = tiny_cfg(cifar10_root, tmp_path, iters=2, max_keep_ckpts=2)
+    _train_in_process(cfg)
+    last = tmp_path / 'iter_2.pth'
+    data = last.read_bytes()
+    last.write_bytes(data[:len(data) // 3])
+    cfg.resume = True
+    with pytest.raises(CheckpointError) as err:
+        _train_in_process(cfg)
+    msg = str(err.value)
+    assert str(last) in msg and 'previous complete checkpoint is ' + str(tmp_path / 'iter_1.pth') in msg
+    assert '--resume ' + str(tmp_path / 'iter_1.pth') in msg
+
+    cfg_path = tmp_path / 'cfg.py'
+    cfg.dump(str(cfg_path))
+    run = subprocess.run([sys.executable, 'tools/train.py', str(cfg_path), '--work-dir', str(tmp_path), '--resume'],
+                         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    assert 'Traceback' not in run.stderr
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f'{cfg_path}: error: Cannot resume from checkpoint {last}') and 'iter_1.pth' in last_line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. NaN/Inf guard
+# ---------------------------------------------------------------------------------------------------------------
+@HOOKS.register_module(name='_TestDivergeHook', force=True)
+class _Diverge(Hook):
+    """After iteration 2 (and its checkpoint) poison one weight, as a diverging run would."""
+    priority = 'LOWEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == 2:
+            runner.model.neck.mlp[0].weight.data.fill_(float('nan'))
+
+
+@pytest.mark.parametrize('guard', [False, True])
+def test_non_finite_loss_stops_before_nan_weights_are_saved(cifar10_root, tmp_path, guard):
+    """Without the guard the run finishes and iter_3.pth/iter_4.pth hold NaN weights; with NonFiniteLossHook it
+    stops at iteration 3 naming the iteration, the last good checkpoint (iter_2.pth) and the lr/AMP hint."""
+    cfg = tiny_cfg(cifar10_root, tmp_path, iters=4)
+    cfg.custom_hooks = [dict(type='_TestDivergeHook')] + ([dict(type='NonFiniteLossHook')] if guard else [])
+    if not guard:
+        _train_in_process(cfg)
+        weights = torch.load(tmp_path / 'iter_4.pth')['state_dict']
+        assert not all(torch.isfinite(v).all() for v in weights.values())  # the fault: NaN weights on disk
+        return
+    with pytest.raises(NonFiniteLossError) as err:
+        _train_in_process(cfg)
+    msg = str(err.value)
+    assert 'Non-finite loss at iteration 3' in msg and 'loss=nan' in msg
+    assert f'Last good checkpoint: {tmp_path / "iter_2.pth"}' in msg and 'lr' in msg and 'AMP' not in msg
+    assert not (tmp_path / 'iter_3.pth').exists()
+    saved = torch.load(tmp_path / 'iter_2.pth')['state_dict']
+    assert all(torch.isfinite(v).all() for v in saved.values())
+
+
+def test_default_runtime_enables_the_guards():
+    cfg = Config.fromfile(str(QUICK_CONFIG))
+    assert cfg.default_hooks.checkpoint.type == 'ResumableCheckpointHook'
+    assert any(h['type'] == 'NonFiniteLossHook' for h in cfg.custom_hooks)
+    assert cfg.train_dataloader.sampler.type == 'ResumableSampler'
+    assert cfg.train_dataloader.dataset.pipeline[0].type == 'SafeLoadImageFromFile'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Bad images
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def real_jpeg(cifar10_root) -> Path:
+    return cifar10_root / 'train' / 'cat' / '0000.jpg'
+
+
+def test_truncated_jpeg_and_non_image_named(real_jpeg, tmp_path):
+    truncated = tmp_path / 'truncated.jpg'
+    truncated.write_bytes(real_jpeg.read_bytes()[:len(real_jpeg.read_bytes()) // 2])
+    text = tmp_path / 'notes.jpg'
+    text.write_text('not an image')
+    load = SafeLoadImageFromFile(skip_corrupt=False)
+    with pytest.raises(CorruptImageError, match=f'^{truncated}: the image is truncated or corrupt'):
+        load(dict(img_path=str(truncated)))
+    with pytest.raises(CorruptImageError, match=f'^{text}: not an image file'):
+        load(dict(img_path=str(text)))
+    with pytest.raises(CorruptImageError, match='does not exist'):
+        load(dict(img_path=str(tmp_path / 'missing.jpg')))
+    ok = load(dict(img_path=str(real_jpeg)))['img']
+    assert ok.shape == (32, 32, 3) and ok.dtype == np.uint8
+
+
+def test_grayscale_cmyk_palette_rgba_become_three_channels(real_jpeg, tmp_path):
+    """Each colour mode loads as HxWx3 BGR equal to Pillow's RGB conversion (mmcv's loader output format)."""
+    rgb = Image.open(real_jpeg).convert('RGB')
+    variants = {'gray.jpg': rgb.convert('L'), 'cmyk.jpg': rgb.convert('CMYK'), 'palette.png': rgb.convert('P'),
+                'rgba.png': rgb.convert('RGBA'), 'gray16.png': rgb.convert('I;16')}
+    load = SafeLoadImageFromFile(skip_corrupt=False)
+    for name, img in variants.items():
+        img.save(tmp_path / name)
+        out = load(dict(img_path=str(tmp_path / name)))['img']
+        expected = np.asarray(Image.open(tmp_path / name).convert('RGB'))[..., ::-1]
+        assert out.shape == (32, 32, 3), name
+        np.testing.assert_array_equal(out, expected, err_msg=name)
+    gray = load(dict(img_path=str(tmp_path / 'gray.jpg')))['img']
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+
+
+def _folder_with_corrupt_images(cifar10_root: Path, root: Path, n_good: int, n_bad: int) -> Path:
+    for i, src in enumerate(sorted((cifar10_root / 'train' / 'dog').glob('*.jpg'))[:n_good]):
+        (root / 'train' / ('a' if i % 2 else 'b')).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / 'train' / ('a' if i % 2 else 'b') / src.name)
+    for i in range(n_bad):
+        (root / 'train' / 'a' / f'bad{i}.jpg').write_bytes(b'\xff\xd8\xff\xe0 cut short')
+    return root
+
+
+def _dataset(root: Path, **load_args):
+    from mmpretrain.datasets import CustomDataset
+    return CustomDataset(data_root=str(root), data_prefix='train', pipeline=[
+        dict(type='SafeLoadImageFromFile', **load_args), dict(type='PackInputs')])
+
+
+def test_corrupt_images_are_skipped_with_a_count_until_the_threshold(cifar10_root, tmp_path, caplog):
+    """2 corrupt of 12 files: with max_skip_fraction=0.5 every item is a real image (the dataset draws another)
+    and the warnings count the skips; with 0.05 the run stops, naming a file and the fraction."""
+    root = _folder_with_corrupt_images(cifar10_root, tmp_path, n_good=10, n_bad=2)
+    lenient = _dataset(root, max_skip_fraction=0.5, min_samples=1)
+    items = [lenient[i] for i in range(len(lenient))]
+    assert len(items) == 12 and all(x['inputs'].shape == (3, 32, 32) for x in items)
+    load = lenient.pipeline.transforms[0]
+    assert load.num_skipped == 2 and load.num_loaded == 14  # 12 items + 2 redraws
+
+    strict = _dataset(root, max_skip_fraction=0.05, min_samples=5)
+    with pytest.raises(CorruptImageError, match=r'bad\d\.jpg.*Too many corrupt images: \d+ of the \d+ loaded'):
+        for i in range(len(strict)):
+            strict[i]
+
+
+def test_data_root_missing_empty_class_folder_empty_dataset(cifar10_root, tmp_path):
+    cfg = Config.fromfile(str(QUICK_CONFIG))
+    dataset = cfg.train_dataloader.dataset
+    dataset.data_root = str(tmp_path / 'nowhere')
+    with pytest.raises(ConfigError, match=r"^train_dataloader\.dataset\.data_root='.*nowhere' does not exist"):
+        check_config(cfg)
+    (tmp_path / 'data' / 'train').mkdir(parents=True)
+    dataset.data_root = str(tmp_path / 'data')
+    with pytest.raises(ConfigError, match=r'dataset folder .*train is empty'):
+        check_config(cfg)
+    _folder_with_corrupt_images(cifar10_root, tmp_path / 'data', n_good=4, n_bad=0)
+    (tmp_path / 'data' / 'train' / 'c_empty').mkdir()
+    with pytest.raises(ConfigError, match=r'1 class folder\(s\) under .*train hold no images: c_empty'):
+        check_config(cfg)
+    (tmp_path / 'data' / 'train' / 'c_empty').rmdir()
+    check_config(cfg)  # now valid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Bad configs
+# ---------------------------------------------------------------------------------------------------------------
+def _quick(cifar10_root) -> Config:
+    cfg = Config.fromfile(str(QUICK_CONFIG))
+    cfg.train_dataloader.dataset.data_root = str(cifar10_root)
+    return cfg
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda c: c.model.backbone.update(dpeth=18),
+     "model.backbone.dpeth: unknown key for ResNet_CIFAR (model type 'ResNet_CIFAR'); nearest valid names: depth"),
+    (lambda c: c.model.neck.update(type='SimSiamProjektor'),
+     "model.neck.type='SimSiamProjektor' is not a registered model type (scope 'simsiam_mm' and its parents); "
+     'nearest valid names: SimSiamProjector'),
+    (lambda c: c.update(train_dataloder=dict(batch_size=8)),
+     "Unknown top-level config key 'train_dataloder' (the Runner would silently ignore it); nearest valid names: "
+     'train_dataloader'),
+    (lambda c: c.train_dataloader.update(batchsize=8),
+     'train_dataloader.batchsize: unknown dataloader key; nearest valid names: batch_size'),
+    (lambda c: c.train_dataloader.dataset.pipeline[1].transforms[0][0].update(scal=32),
+     'train_dataloader.dataset.pipeline[1].transforms[0][0].scal: unknown key for RandomResizedCrop'),
+    (lambda c: c.optim_wrapper.optimizer.update(momentun=0.9),
+     "optim_wrapper.optimizer.momentun: unknown key for SGD (optimizer type 'SGD'); nearest valid names: momentum"),
+    (lambda c: c.default_hooks.checkpoint.update(type='ResumableCheckpointHok'),
+     "default_hooks.checkpoint.type='ResumableCheckpointHok' is not a registered hook type"),
+    (lambda c: c.default_hooks.checkpoint.update(_scope_='mmpretrain'),  # the `mmpretrain::` base inheritance trap
+     "default_hooks.checkpoint.type='ResumableCheckpointHook' is not a registered hook type (scope 'mmpretrain' and "
+     "its parents); it is registered in scope 'simsiam_mm', which default_hooks.checkpoint._scope_='mmpretrain' "
+     "hides"),
+])
+def test_unknown_key_or_type_names_it_and_nearest_valid_names(cifar10_root, edit, message):
+    cfg = _quick(cifar10_root)
+    check_config(cfg)  # valid before the edit
+    edit(cfg)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert str(err.value).startswith(message)
+
+
+def test_every_pretraining_config_passes_the_check(tmp_path):
+    """No false alarms: each pretraining config in configs/simsiam passes (data roots pointed at a folder)."""
+    for split in ('train', 'val', 'test'):
+        (tmp_path / split / 'cls').mkdir(parents=True)
+        (tmp_path / split / 'cls' / 'x.jpg').touch()
+    configs = sorted((REPO / 'configs' / 'simsiam').glob('*.py'))
+    assert configs
+    for path in configs:
+        cfg = Config.fromfile(str(path))
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            if isinstance(cfg.get(name), dict) and isinstance(cfg[name].get('dataset'), dict):
+                cfg[name].dataset.data_root = str(tmp_path)
+        check_config(cfg)
+
+
+def test_unknown_config_key_via_train_py_prints_one_clear_line(cifar10_root):
+    run = subprocess.run([sys.executable, 'tools/train.py', str(QUICK_CONFIG), '--cfg-options',
+                          f'train_dataloader.dataset.data_root={cifar10_root}', 'model.backbone.dpeth=18'],
+                         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and 'Traceback' not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"{QUICK_CONFIG}: error: model.backbone.dpeth: unknown key for ResNet_CIFAR (model type 'ResNet_CIFAR'); "
+        'nearest valid names: depth.')
+
+
+def test_global_batch_that_does_not_divide_over_processes():
+    cfg = Config(dict(global_batch_size=512, train_dataloader=dict(batch_size=None)))
+    with pytest.raises(ConfigError, match=r'global_batch_size=512 does not divide over 3 processes .*170\.67.*'
+                                          r'e\.g\. 510 or 513'):
+        check_batch_size(cfg, world_size=3)
+    check_batch_size(cfg, world_size=4)
+    assert cfg.train_dataloader.batch_size == 128
+    tiny = Config(dict(global_batch_size=4, train_dataloader=dict(batch_size=None)))
+    with pytest.raises(ConfigError, match=r'train_dataloader\.batch_size=1 per process \(4 processes\): BatchNorm'):
+        check_batch_size(tiny, world_size=4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. Pretrained checkpoints whose keys match nothing
+# ---------------------------------------------------------------------------------------------------------------
+def test_pretrained_checkpoint_whose_backbone_keys_match_nothing(tmp_path):
+    from mmengine.registry import init_default_scope
+
+    from simsiam_mm.registry import MODELS
+    init_default_scope('simsiam_mm')
+    simsiam = MODELS.build(dict(type='SimSiam', backbone=dict(type='ResNet_CIFAR', depth=18, **TINY_MODEL['backbone']),
+                                neck=dict(type='SimSiamProjector', in_channels=64, hid_channels=64, out_channels=64,
+                                          norm_cfg=dict(type='BN1d')),
+                                head=dict(type='SimSiamHead', predictor=dict(
+                                    type='SimSiamPredictor', in_channels=64, hid_channels=16, out_channels=64,
+                                    norm_cfg=dict(type='BN1d')), loss=dict(type='NegativeCosineSimilarity'))))
+    ckpt = tmp_path / 'simsiam.pth'
+    torch.save(dict(state_dict=simsiam.state_dict()), ckpt)
+
+    def backbone(**init):
+        return MODELS.build(dict(type='ResNet_CIFAR', depth=18, **TINY_MODEL['backbone'],
+                                 init_cfg=dict(type='CheckedPretrained', checkpoint=str(ckpt), **init)))
+
+    good = backbone(prefix='backbone.')
+    good.init_weights()
+    assert torch.equal(good.conv1.weight, simsiam.backbone.conv1.weight)
+
+    no_prefix = backbone()  # keys are 'backbone.conv1.weight', the model wants 'conv1.weight'
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {ckpt}: only 0 of the \d+ tensors of ResNet_CIFAR match.*"
+                                              r"use prefix='backbone\.'"):
+        no_prefix.init_weights()
+    wrong_prefix = backbone(prefix='encoder.')
+    with pytest.raises(CheckpointError, match=r"no key starts with 'encoder\.'; its keys start with \['backbone\.', "):
+        wrong_prefix.init_weights()
+    wider = MODELS.build(dict(type='ResNet_CIFAR', depth=18, init_cfg=dict(  # full width: every shape differs
+        type='CheckedPretrained', checkpoint=str(ckpt), prefix='backbone.')))
+    with pytest.raises(CheckpointError, match='have the right name but another shape'):
+        wider.init_weights()
