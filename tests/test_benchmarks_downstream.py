@@ -64,7 +64,7 @@ def test_config_follows_protocol_and_builds(config: Path) -> None:
     assert backbone.type == 'ResNet' and backbone.depth == 50  # plain 7x7 stem, as pretrained (not ResNetV1c)
     assert backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert not cfg.model.get('pretrained')
-    assert 'simsiam_mm.benchmarks' in cfg.custom_imports.imports
+    assert cfg.custom_imports.imports == ['simsiam_mm']  # ResLayerExtraNorm, weights_only-safe checkpoint loading
 
     targets = set_pretrained(cfg.model, 'simsiam.pth')
     expected = ['backbone', 'roi_head.shared_head'] if config in C4_CONFIGS else ['backbone']

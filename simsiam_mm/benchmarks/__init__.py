@@ -1,11 +1,10 @@
 """Downstream benchmarks (MMDetection / MMSegmentation) for SimSiam backbones.
 
-The configs under ``benchmarks/`` import this package (``custom_imports=dict(imports=['simsiam_mm.benchmarks'])``):
-importing ``simsiam_mm`` lets torch >= 2.6 read our checkpoints with ``weights_only=True`` (see
-:mod:`simsiam_mm.engine.checkpoint`), and imports ``mmpretrain.models``, which registers the C4 detectors' res5 head
-with the extra BN of MoCo's protocol (``ResLayerExtraNorm``, in mmdet's registry) that the C4 configs name.
-``tools/benchmarks/train_downstream.py`` uses the rest: checkpoint reading and checking, data-root and smoke-run
-config rewrites.
+The configs under ``benchmarks/`` only need ``custom_imports=dict(imports=['simsiam_mm'])``: importing ``simsiam_mm``
+lets torch >= 2.6 read our checkpoints with ``weights_only=True`` (see :mod:`simsiam_mm.engine.checkpoint`), and
+imports ``mmpretrain.models``, which registers the C4 detectors' res5 head with the extra BN of MoCo's protocol
+(``ResLayerExtraNorm``, in mmdet's registry). This package serves ``tools/benchmarks/train_downstream.py``: checkpoint
+reading and checking, data-root and smoke-run config rewrites.
 """
 from .hooks import LastMetricsHook, PretrainedLoadCheckHook
 from .pretrained import (LoadReport, compare_with_checkpoint, load_backbone_state, save_backbone_checkpoint,

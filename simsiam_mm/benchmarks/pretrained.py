@@ -8,7 +8,6 @@ checkpoint first (failing on one without ``backbone.*`` tensors), save its backb
 point every such ``init_cfg`` of a model config at that file, and count, after initialisation, how many tensors of
 each initialised module equal the checkpoint's.
 """
-import builtins
 import os
 import os.path as osp
 import tempfile
@@ -24,14 +23,13 @@ PREFIX = 'backbone.'
 
 
 def _read_checkpoint(checkpoint: str) -> Any:
-    """``torch.load(weights_only=True)`` of a local or remote (``get_local_path``) mmengine checkpoint.
+    """``torch.load(weights_only=True)`` of a local or remote (``get_local_path``) checkpoint.
 
-    An mmengine checkpoint also holds the message hub, whose ``HistoryBuffer`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'min')``; ``builtins.getattr`` is allowed for this one read. The safe unpickler still
-    refuses to call anything it did not allow, so ``getattr`` can only fetch attributes. The types themselves are
-    allow-listed by ``simsiam_mm.engine.allow_mmengine_checkpoints()`` (run when ``simsiam_mm`` is imported).
+    An mmengine checkpoint also holds the message hub (``HistoryBuffer``, numpy arrays); importing ``simsiam_mm``
+    allow-lists exactly those types (:func:`simsiam_mm.engine.allow_mmengine_checkpoints`), so the safe loader reads
+    it without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
     """
-    with get_local_path(checkpoint) as path, torch.serialization.safe_globals([builtins.getattr]):
+    with get_local_path(checkpoint) as path:
         return torch.load(path, map_location='cpu', weights_only=True)
 
 

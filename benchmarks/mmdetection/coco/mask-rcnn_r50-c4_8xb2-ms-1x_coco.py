@@ -40,5 +40,6 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
-# imports mmpretrain.models (registers ResLayerExtraNorm in mmdet) and lets torch >= 2.6 read our checkpoints
-custom_imports = dict(imports=['simsiam_mm.benchmarks'], allow_failed_imports=False)
+# simsiam_mm imports mmpretrain.models (which registers ResLayerExtraNorm in mmdet) and lets torch >= 2.6 read
+# our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)

@@ -42,5 +42,6 @@ param_scheduler = [
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2000, max_keep_ckpts=2))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# imports mmpretrain.models (registers ResLayerExtraNorm in mmdet) and lets torch >= 2.6 read our checkpoints
-custom_imports = dict(imports=['simsiam_mm.benchmarks'], allow_failed_imports=False)
+# simsiam_mm imports mmpretrain.models (which registers ResLayerExtraNorm in mmdet) and lets torch >= 2.6 read
+# our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)

@@ -15,5 +15,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
-# lets torch >= 2.6 read our checkpoints (weights_only=True; see simsiam_mm/engine/checkpoint.py)
-custom_imports = dict(imports=['simsiam_mm.benchmarks'], allow_failed_imports=False)
+# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
