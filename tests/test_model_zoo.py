@@ -15,6 +15,7 @@ import yaml
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.runner import load_checkpoint
+from mmpretrain.models import ResNet
 from torch import nn
 
 from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
@@ -255,6 +256,33 @@ def test_extract_backbone_with_and_without_prefix(tmp_path):
     save_atomic(bare, tmp_path / 'bare.pth')
     tv_sd, _ = convert_torchvision_file(tmp_path / 'bare.pth')  # converters accept an extracted backbone too
     torchvision.models.resnet18().load_state_dict(tv_sd, strict=True)
+    save_atomic(kept, tmp_path / 'prefixed.pth')  # what mmdet/mmseg configs load with prefix='backbone.'
+    resnet = ResNet(depth=18, init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'prefixed.pth'),
+                                            prefix='backbone.'))
+    resnet.init_weights()
+    assert all(torch.equal(resnet.state_dict()[k[len('backbone.'):]], v) for k, v in kept['state_dict'].items())
+
+
+def test_command_lines_print_counts_and_name_the_bad_file(tmp_path, capsys):
+    from model_converters import (extract_backbone_weights, official_to_simsiam_mm, simsiam_mm_to_detectron2,
+                                  simsiam_mm_to_official, simsiam_mm_to_torchvision)
+    src = tmp_path / 'full.pth'
+    torch.save(dict(state_dict=build_model(tiny_model_cfg()).state_dict()), src)
+    runs = [(extract_backbone_weights, [src, tmp_path / 'b.pth'], 'extract backbone'),
+            (simsiam_mm_to_torchvision, [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
+            (simsiam_mm_to_detectron2, [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
+            (simsiam_mm_to_official, [src, tmp_path / 'official.pth.tar'], 'simsiam_mm -> official'),
+            (official_to_simsiam_mm, [tmp_path / 'official.pth.tar', tmp_path / 'back.pth'], 'official -> simsiam_mm')]
+    for tool, args, name in runs:
+        assert tool.main([str(a) for a in args]) == 0, name
+        assert re.search(rf'\[{name}\] converted: \d+, skipped: \d+, unexpected: 0, added: \d+',
+                         capsys.readouterr().out)
+    torchvision.models.resnet18().load_state_dict(torch.load(tmp_path / 'tv.pth', weights_only=True), strict=True)
+    assert pickle.loads((tmp_path / 'd2.pkl').read_bytes())['matching_heuristics'] is True
+    torch.save(dict(state_dict={'neck.mlp.0.weight': torch.zeros(2, 2)}), tmp_path / 'neck_only.pth')
+    assert simsiam_mm_to_torchvision.main([str(tmp_path / 'neck_only.pth'), str(tmp_path / 'x.pth')]) == 1
+    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in capsys.readouterr().err
+    assert not (tmp_path / 'x.pth').exists()
 
 
 # ---------------------------------------------------------------- publish / verify
@@ -349,7 +377,8 @@ def test_metafile_configs_exist_and_parse():
             config = REPO / model['Config']
             assert config.is_file(), f'{metafile}: {model["Name"]}: Config {model["Config"]} does not exist'
             if config not in parsed:  # benchmarks are shared by several pretrainings: parse each file once
-                assert 'model' in Config.fromfile(str(config)), f'{config}: no model'
+                cfg = Config.fromfile(str(config), import_custom_modules=False)  # parse; imports are not at issue
+                assert 'model' in cfg, f'{config}: no model'
                 parsed.add(config)
             for result in model.get('Results') or []:
                 assert result['Task'] and result['Dataset'] and result['Metrics'], f'{model["Name"]}: bad Results'
