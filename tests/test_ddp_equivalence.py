@@ -30,3 +30,19 @@ def test_two_process_ddp_with_cpu_syncbn_equals_one_process(cifar10_root, tmp_pa
     assert max(abs(a - b) for a, b in zip(single, synced)) < TOLERANCE
     # the comparison has power: normalising per process (no sync) is visibly another computation
     assert max(abs(a - b) for a, b in zip(single, unsynced)) > 100 * TOLERANCE
+
+
+def test_cpu_syncbn_in_one_process_is_batchnorm():
+    """Without a process group CPUSyncBatchNorm is BatchNorm: same output, gradient and running statistics."""
+    import torch
+
+    from simsiam_mm.engine import CPUSyncBatchNorm
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, 3, 3, requires_grad=True)
+    ours, ref = CPUSyncBatchNorm(4), torch.nn.BatchNorm2d(4)
+    y1, y2 = ours(x), ref(x)
+    torch.testing.assert_close(y1, y2)
+    g1, = torch.autograd.grad((y1 * y1.detach()).sum(), x)
+    g2, = torch.autograd.grad((y2 * y2.detach()).sum(), x)
+    torch.testing.assert_close(g1, g2)
+    torch.testing.assert_close(ours.running_var, ref.running_var)

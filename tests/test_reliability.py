@@ -60,7 +60,7 @@ KILL_CFG = """
 _base_ = {quick!r}
 randomness = dict(seed=0)
 model = {model!r}
-train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size=8, num_workers=2, persistent_workers=True,
                         dataset=dict(data_root={root!r}, indices=48))  # 6 iterations per epoch
 train_cfg = dict(max_epochs=2)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2)]
@@ -86,12 +86,15 @@ def _losses(work_dir: Path) -> dict[int, float]:
 
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tmp_path):
-    """Kill ``tools/train.py`` with SIGKILL right after the mid-epoch checkpoint of iteration 4 (epoch 1 has 6),
-    resume with ``--resume``: iterations 5-12 (the rest of epoch 1, then epoch 2) have bit-identical losses."""
+    """Kill ``tools/train.py`` (2 persistent dataloader workers) with SIGKILL right after the mid-epoch checkpoint of
+    iteration 4 (an epoch has 6), resume with ``--resume``: iterations 5-12 (the rest of epoch 1, then epoch 2) have
+    bit-identical losses to an uninterrupted run. The uninterrupted run loads in the main process (0 workers): the
+    per-sample augmentation seeds make the result independent of the workers too."""
     cfg_path = tmp_path / 'kill_cfg.py'
     cfg_path.write_text(KILL_CFG.format(quick=str(QUICK_CONFIG), model=TINY_MODEL, root=str(cifar10_root)))
 
-    full = _train(cfg_path, tmp_path / 'full')
+    full = _train(cfg_path, tmp_path / 'full', '--cfg-options', 'train_dataloader.num_workers=0',
+                  'train_dataloader.persistent_workers=False')
     assert full.wait(timeout=300) == 0, full.stdout.read()[-3000:]
     reference = _losses(tmp_path / 'full')
     assert sorted(reference) == list(range(1, 13))
@@ -115,14 +118,34 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tm
     assert 'resuming epoch 1 at batch 5/6 (iteration 5)' in log
     resumed = {i: v for i, v in _losses(work).items() if i > 4}
 
-    print('\niter  epoch  uninterrupted          killed at 4 + resumed')
+    print('\niter  epoch  uninterrupted (0 workers)  killed at 4 + resumed (2 workers)')
     for i in range(1, 13):
         got = killed.get(i) if i <= 4 else resumed.get(i)
-        print(f'{i:4d}  {(i - 1) // 6 + 1:5d}  {reference[i]: .15f}  {got: .15f}  {"==" if got == reference[i] else "!="}')
+        same = '==' if got == reference[i] else '!='
+        print(f'{i:4d}  {(i - 1) // 6 + 1:5d}  {reference[i]: .18f}     {got: .18f}  {same}')
     assert sorted(resumed) == list(range(5, 13))
     assert all(resumed[i] == reference[i] for i in resumed)  # exact, not approximate
     assert all(killed[i] == reference[i] for i in range(1, 5))
     assert len(set(reference.values())) == 12  # the losses differ from step to step: equality is informative
+
+
+def test_resumable_sampler_skips_and_keeps_per_sample_seeds():
+    """A resumed epoch yields the tail of the full epoch with the same augmentation seeds (which survive pickling to
+    workers); the next epoch starts at 0 again, with a new order and new seeds; ranks share out the same order."""
+    import pickle
+
+    from simsiam_mm.datasets import ResumableSampler
+    sampler = ResumableSampler(list(range(20)), seed=3)
+    full = list(sampler)
+    sampler.resume(skip=7)
+    tail = list(sampler)
+    assert tail == full[7:] and [i.aug_seed for i in tail] == [i.aug_seed for i in full[7:]]
+    assert [pickle.loads(pickle.dumps(i)).aug_seed for i in tail] == [i.aug_seed for i in tail]
+    assert list(sampler) == full  # one-shot
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    assert epoch1 != full and {i.aug_seed for i in epoch1}.isdisjoint(i.aug_seed for i in full)
+    assert len({i.aug_seed for i in full}) == 20
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -183,7 +206,8 @@ def test_kill_while_saving_keeps_previous_checkpoint(cifar10_root, tmp_path, mon
 
 def test_truncated_checkpoint_is_named_and_previous_offered(cifar10_root, tmp_path):
     """Resuming from a truncated last checkpoint (e.g. copied from a full disk) stops with CheckpointError naming it
-    and offering the previous complete one, through the Runner and through tools/train.py (no traceback)."""
+    and offering the previous complete one, before anything is loaded (tools/train.py prints such errors as one line,
+    see test_unknown_config_key_via_train_py_prints_one_clear_line)."""
     cfg = tiny_cfg(cifar10_root, tmp_path, iters=2, max_keep_ckpts=2)
     _train_in_process(cfg)
     last = tmp_path / 'iter_2.pth'
@@ -195,15 +219,6 @@ def test_truncated_checkpoint_is_named_and_previous_offered(cifar10_root, tmp_pa
     msg = str(err.value)
     assert str(last) in msg and 'previous complete checkpoint is ' + str(tmp_path / 'iter_1.pth') in msg
     assert '--resume ' + str(tmp_path / 'iter_1.pth') in msg
-
-    cfg_path = tmp_path / 'cfg.py'
-    cfg.dump(str(cfg_path))
-    run = subprocess.run([sys.executable, 'tools/train.py', str(cfg_path), '--work-dir', str(tmp_path), '--resume'],
-                         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1
-    assert 'Traceback' not in run.stderr
-    last_line = run.stderr.strip().splitlines()[-1]
-    assert last_line.startswith(f'{cfg_path}: error: Cannot resume from checkpoint {last}') and 'iter_1.pth' in last_line
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -311,7 +326,8 @@ def test_corrupt_images_are_skipped_with_a_count_until_the_threshold(cifar10_roo
     items = [lenient[i] for i in range(len(lenient))]
     assert len(items) == 12 and all(x['inputs'].shape == (3, 32, 32) for x in items)
     load = lenient.pipeline.transforms[0]
-    assert load.num_skipped == 2 and load.num_loaded == 14  # 12 items + 2 redraws
+    assert load.num_skipped >= 2  # both bad files (a random redraw may hit one again)
+    assert load.num_loaded == 12 + load.num_skipped  # every skip was replaced by one more load
 
     strict = _dataset(root, max_skip_fraction=0.05, min_samples=5)
     with pytest.raises(CorruptImageError, match=r'bad\d\.jpg.*Too many corrupt images: \d+ of the \d+ loaded'):
