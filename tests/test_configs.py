@@ -27,7 +27,8 @@ def test_config_parses_and_builds(path):
     assert 'simsiam_mm' in cfg.custom_imports['imports']
     # pretraining: {algo}_{backbone}_{N}xb{B}-{schedule}_{data}; evaluation (mmselfsup's benchmark names):
     # {backbone}_{protocol}-{N}xb{B}-{schedule}_{data}
-    assert re.fullmatch(r'([\w-]+_)?[\w-]+_[\w-]*\d+xb\d+-[\w-]+_[\w-]+', path.stem), path.name
+    word = r'[a-z0-9.-]+'  # no '_' inside a field
+    assert re.fullmatch(rf'({word}_)?{word}_({word}-)?\d+xb\d+-{word}_{word}', path.stem), path.name
     assert hasattr(build_model(cfg), 'backbone')
 
 
