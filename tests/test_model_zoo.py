@@ -192,7 +192,8 @@ def test_cifar_stem_is_refused_for_torchvision_unless_asked():
 def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
     sd = build_model(tiny_model_cfg()).state_dict()
     bad = dict(sd, **{'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1)})
-    with pytest.raises(ConversionError, match=r'shape mismatch for backbone\.layer1\.0\.conv1\.weight: \(64, 64, 1, 1\)'):
+    with pytest.raises(ConversionError,
+                       match=r'shape mismatch for backbone\.layer1\.0\.conv1\.weight: \(64, 64, 1, 1\)'):
         simsiam_mm_to_torchvision(bad, 'bad.pth')
     with pytest.raises(ConversionError, match=r'backbone\.extra\.weight'):
         simsiam_mm_to_torchvision(dict(sd, **{'backbone.extra.weight': torch.zeros(1)}), 'bad.pth')
@@ -225,7 +226,8 @@ def test_detectron2_keys_and_shapes(tmp_path):
     for d2_key, (key, shape) in expected.items():
         assert model[d2_key].shape == shape
         assert (model[d2_key] == backbone[key].numpy()).all()
-    assert sum(k.startswith('res4.') for k in model) == 6 * 3 * (1 + 4) + (1 + 4)  # 6 blocks x 3 (conv, norm x4), shortcut
+    # res4: 6 blocks x 3 convs, each a weight + 4 norm tensors; one shortcut (weight + 4 norm tensors)
+    assert sum(k.startswith('res4.') for k in model) == 6 * 3 * (1 + 4) + (1 + 4)
 
 
 # ---------------------------------------------------------------- backbone-only inputs
@@ -356,7 +358,8 @@ def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsy
     ckpt['meta']['cfg'] = cfg.pretty_text
     torch.save(ckpt, tmp_path / 'mismatch.pth')
     mismatched = publish_checkpoint(tmp_path / 'mismatch.pth', tmp_path / 'mismatch_pub.pth').path
-    with pytest.raises(VerificationError, match=rf'(?s){re.escape(str(mismatched))}: does not load .*Missing key.*neck\.mlp\.7'):
+    with pytest.raises(VerificationError,
+                       match=rf'(?s){re.escape(str(mismatched))}: does not load .*Missing key.*neck\.mlp\.7'):
         verify_published(mismatched)
 
 

@@ -18,8 +18,8 @@ _HISTORY_BUFFER_METHODS = ('min', 'max', 'mean', 'current', 'latest')
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stands in for ``builtins.getattr`` while unpickling: a ``HistoryBuffer`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``. Only those lookups are allowed; a general ``getattr`` would open the safe loader to
-    arbitrary attribute access."""
+    ``getattr(HistoryBuffer, 'mean')``. Only those lookups are allowed; a general ``getattr`` would open the safe
+    loader to arbitrary attribute access."""
     if (obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and name in _HISTORY_BUFFER_METHODS:
         return getattr(obj, name)
     raise ConversionError(f'refusing getattr({type(obj).__name__}, {name!r}) while unpickling')

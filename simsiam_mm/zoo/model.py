@@ -36,7 +36,8 @@ def infer_model_cfg(state_dict: dict[str, Tensor], source: str) -> dict:
         raise ConversionError(f'{source}: expected a 2-layer predictor (head.predictor.mlp.0/3.weight), found linear '
                               f'layers at {pred}')
     first, last = state_dict[f'neck.mlp.{neck[0]}.weight'], state_dict[f'neck.mlp.{neck[-1]}.weight']  # out x in
-    hidden, output = state_dict[f'head.predictor.mlp.{pred[0]}.weight'], state_dict[f'head.predictor.mlp.{pred[1]}.weight']
+    hidden = state_dict[f'head.predictor.mlp.{pred[0]}.weight']  # hid x d
+    output = state_dict[f'head.predictor.mlp.{pred[1]}.weight']  # d x hid
     return dict(
         type='SimSiam',
         backbone=dict(type='ResNet_CIFAR' if arch.cifar_stem else 'ResNet', depth=arch.depth, norm_cfg=dict(type='BN')),

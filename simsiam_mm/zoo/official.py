@@ -135,4 +135,5 @@ def convert_to_official_file(src: str | Path, allow_unexpected: bool = False) ->
     load_strict(build_model(infer_model_cfg(ours, str(src))), ours, str(src))  # a consistent full model
     state_dict, report = simsiam_mm_to_official(ours, str(src), allow_unexpected)
     arch = infer_resnet_arch(split_backbone(ours, str(src)), str(src))
-    return dict(epoch=ckpt.get('meta', {}).get('epoch', 0), arch=f'resnet{arch.depth}', state_dict=state_dict), report
+    epoch = (ckpt.get('meta') or {}).get('epoch', 0)
+    return dict(epoch=epoch, arch=f'resnet{arch.depth}', state_dict=state_dict), report

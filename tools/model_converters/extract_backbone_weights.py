@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='a simsiam_mm (or any mmengine) checkpoint with backbone.* keys')
     parser.add_argument('out', help='output file')
-    parser.add_argument('--strip-prefix', action='store_true', help='write conv1.weight instead of backbone.conv1.weight')
+    parser.add_argument('--strip-prefix', action='store_true',
+                        help='write conv1.weight instead of backbone.conv1.weight')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys outside backbone/neck/head')
     return parser.parse_args(argv)
 

@@ -15,7 +15,8 @@ from simsiam_mm.zoo import ConversionError, convert_official_file, save_atomic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('checkpoint', help='official checkpoint (state_dict with module.encoder.* / module.predictor.*)')
+    parser.add_argument('checkpoint',
+                        help='official checkpoint (state_dict with module.encoder.* / module.predictor.*)')
     parser.add_argument('out', help='output simsiam_mm checkpoint')
     parser.add_argument('--config', help='simsiam_mm config the result must load into (strict); embedded in meta')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')

@@ -1,6 +1,7 @@
 """Publish a training checkpoint for a model zoo, or verify published files.
 
-    python tools/model_converters/publish_model.py work_dirs/run/epoch_100.pth zoo/simsiam_resnet50_8xb32-coslr-100e_in1k.pth
+    python tools/model_converters/publish_model.py work_dirs/run/epoch_100.pth \
+        zoo/simsiam_resnet50_8xb32-coslr-100e_in1k.pth
     -> zoo/simsiam_resnet50_8xb32-coslr-100e_in1k-<sha256[:8]>.pth (optimizer, schedulers, message hub removed)
     python tools/model_converters/publish_model.py --verify zoo/simsiam_resnet50_8xb32-coslr-100e_in1k-1a2b3c4d.pth
 """
