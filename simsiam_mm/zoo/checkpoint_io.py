@@ -8,27 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmengine.logging.history_buffer import HistoryBuffer
-
 from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
 from simsiam_mm.zoo.report import ConversionError
-
-_HISTORY_BUFFER_METHODS = ('min', 'max', 'mean', 'current', 'latest')
-
-
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stands in for ``builtins.getattr`` while unpickling: a ``HistoryBuffer`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``. Only those lookups are allowed; a general ``getattr`` would open the safe
-    loader to arbitrary attribute access."""
-    if (obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and name in _HISTORY_BUFFER_METHODS:
-        return getattr(obj, name)
-    raise ConversionError(f'refusing getattr({type(obj).__name__}, {name!r}) while unpickling')
 
 
 def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     """``torch.load`` on the CPU with the safe loader (``weights_only=True``), failing with the file's name.
 
-    mmengine's message hub types are allow-listed (:func:`allow_mmengine_checkpoints`, plus the ``getattr`` a
+    mmengine's message hub types are allow-listed (:func:`allow_mmengine_checkpoints`, including the ``getattr`` a
     ``HistoryBuffer`` pickles, restricted to its statistics methods), so full training checkpoints load too;
     official facebookresearch/simsiam checkpoints hold only tensors, ints and strings.
     """
@@ -37,8 +24,7 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ConversionError(f'{path}: no such checkpoint file')
     allow_mmengine_checkpoints()
     try:
-        with torch.serialization.safe_globals([(_history_buffer_getattr, 'builtins.getattr')]):
-            obj = torch.load(path, map_location='cpu', weights_only=True)
+        obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # zip/pickle errors from truncated or foreign files
         raise ConversionError(f'{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {e})') from e
     if not isinstance(obj, dict):
