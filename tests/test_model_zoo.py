@@ -22,9 +22,8 @@ from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
 from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
                             convert_official_file, convert_to_official_file, convert_torchvision_file,
                             extract_backbone_file, infer_model_cfg, load_checkpoint_file, official_to_simsiam_mm,
-                            publish_checkpoint,
-                            save_atomic, simsiam_mm_to_detectron2, simsiam_mm_to_official, simsiam_mm_to_torchvision,
-                            torchvision_resnet, verify_published)
+                            publish_checkpoint, save_atomic, simsiam_mm_to_detectron2, simsiam_mm_to_official,
+                            simsiam_mm_to_torchvision, torchvision_resnet, verify_published)
 
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
 
