@@ -318,7 +318,7 @@ def _dataset(root: Path, **load_args):
         dict(type='SafeLoadImageFromFile', **load_args), dict(type='PackInputs')])
 
 
-def test_corrupt_images_are_skipped_with_a_count_until_the_threshold(cifar10_root, tmp_path, caplog):
+def test_corrupt_images_are_skipped_with_a_count_until_the_threshold(cifar10_root, tmp_path):
     """2 corrupt of 12 files: with max_skip_fraction=0.5 every item is a real image (the dataset draws another)
     and the warnings count the skips; with 0.05 the run stops, naming a file and the fraction."""
     root = _folder_with_corrupt_images(cifar10_root, tmp_path, n_good=10, n_bad=2)
