@@ -25,8 +25,8 @@ from conftest import QUICK_CONFIG, REPO, tiny_pretrain_cfg
 from simsiam_mm.datasets import SafeLoadImageFromFile
 from simsiam_mm.engine.checkpoint_files import checkpoint_problem
 from simsiam_mm.engine.config_check import check_batch_size, check_config
-from simsiam_mm.registry import HOOKS
 from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
+from simsiam_mm.registry import HOOKS
 
 TINY_MODEL = dict(  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
     backbone=dict(base_channels=8, stem_channels=8),
@@ -313,7 +313,9 @@ def _folder_with_corrupt_images(cifar10_root: Path, root: Path, n_good: int, n_b
 
 
 def _dataset(root: Path, **load_args):
+    from mmengine.registry import init_default_scope
     from mmpretrain.datasets import CustomDataset
+    init_default_scope('simsiam_mm')
     return CustomDataset(data_root=str(root), data_prefix='train', pipeline=[
         dict(type='SafeLoadImageFromFile', **load_args), dict(type='PackInputs')])
 

@@ -9,6 +9,7 @@ fraction passes ``max_skip_fraction``, stops training with a :class:`CorruptImag
 import io
 import logging
 
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
@@ -18,6 +19,8 @@ from PIL import Image, ImageFile, ImageOps
 from simsiam_mm.datasets.samplers import seed_sample_rngs
 from simsiam_mm.errors import CorruptImageError
 from simsiam_mm.registry import TRANSFORMS
+
+EXIF_ORIENTATION = 0x0112
 
 
 def decode_rgb(img_bytes: bytes, filename: str) -> np.ndarray:
@@ -32,7 +35,11 @@ def decode_rgb(img_bytes: bytes, filename: str) -> np.ndarray:
         with Image.open(io.BytesIO(img_bytes)) as img:
             img.load()  # decodes every byte: raises on truncation
             mode = img.mode
-            img = ImageOps.exif_transpose(img).convert('RGB')
+            if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+                img = ImageOps.exif_transpose(img)
+            if img.mode != 'RGB':
+                img = img.convert('RGB')
+            rgb = np.asarray(img)  # HxWx3 uint8
     except Image.UnidentifiedImageError as e:
         raise CorruptImageError(f'{filename}: not an image file that Pillow can read ({len(img_bytes)} bytes, '
                                 f'starts with {img_bytes[:8]!r}).') from e
@@ -40,7 +47,6 @@ def decode_rgb(img_bytes: bytes, filename: str) -> np.ndarray:
         raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}).') from e
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-    rgb = np.asarray(img)  # HxWx3 uint8
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise CorruptImageError(f'{filename}: decoded to shape {rgb.shape} from mode {mode!r}, expected HxWx3.')
     return rgb
@@ -60,7 +66,9 @@ class SafeLoadImageFromFile(BaseTransform):
         backend_args: file backend arguments, as for ``LoadImageFromFile``.
 
     As the first transform it also seeds the random generators from the sample's ``aug_seed`` when the index comes
-    from :class:`ResumableSampler` (see :func:`seed_sample_rngs`). Counts are per process (each dataloader worker counts the images it loaded), so the fraction is an estimate over
+    from :class:`ResumableSampler` (see :func:`seed_sample_rngs`).
+
+    Counts are per process (each dataloader worker counts the images it loaded), so the fraction is an estimate over
     that worker's share of the data.
 
     Examples:
@@ -96,7 +104,7 @@ class SafeLoadImageFromFile(BaseTransform):
             if not self.skip_corrupt:
                 raise
             return self._skip(e)
-        img = np.ascontiguousarray(rgb[..., ::-1])  # HxWx3 BGR, as LoadImageFromFile; data_preprocessor to_rgb
+        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # HxWx3 BGR, as LoadImageFromFile; data_preprocessor to_rgb
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

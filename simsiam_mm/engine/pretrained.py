@@ -31,13 +31,18 @@ def match_state_dict(module: nn.Module, state_dict: dict[str, torch.Tensor], sou
                       level=logging.WARNING)
         return matched
     same_name_other_shape = [k for k in state_dict if k in own and k not in matched]
+    if same_name_other_shape:
+        hint = (f'{len(same_name_other_shape)} keys have the right name but another shape (another depth or width?), '
+                f'e.g. {same_name_other_shape[:2]}.')
+    elif any(k.startswith('backbone.') for k in state_dict):
+        hint = "A SimSiam checkpoint stores the backbone under 'backbone.': use prefix='backbone.'."
+    else:
+        hint = 'Is it a checkpoint of this architecture? tools/model_converters convert other formats.'
     raise CheckpointError(
         f'{source}: only {len(matched)} of the {len(own)} tensors of {type(module).__name__} match the checkpoint '
         f'by name and shape ({fraction:.0%} < {min_fraction:.0%}). Checkpoint keys look like '
-        f'{sorted(state_dict)[:3]}, the model expects {sorted(own)[:3]}'
-        + (f'; {len(same_name_other_shape)} keys have the right name but another shape (another depth or width?), '
-           f'e.g. {same_name_other_shape[:2]}' if same_name_other_shape else '')
-        + ". A SimSiam checkpoint stores the backbone under 'backbone.': use prefix='backbone.'.")
+        f'{sorted(k for k in state_dict if not k.endswith("num_batches_tracked"))[:3]}, the model expects '
+        f'{sorted(own)[:3]}. {hint}')
 
 
 @WEIGHT_INITIALIZERS.register_module(name='CheckedPretrained')
