@@ -23,3 +23,19 @@ class CheckpointError(SimSiamMMError, RuntimeError):
 
 class NonFiniteLossError(SimSiamMMError, FloatingPointError):
     """Training produced a NaN/Inf loss and was stopped before any NaN weights were saved."""
+
+
+def user_message(error: BaseException) -> str:
+    """The sentence to show for ``error``. An error raised in a DataLoader worker reaches the main process re-wrapped
+    by torch as ``Caught X in DataLoader worker process N.\nOriginal Traceback ...``; its own sentence is the last
+    line, which is returned with the worker named.
+
+    Examples:
+        >>> user_message(CorruptImageError('a.jpg: the image is truncated or corrupt.'))
+        'a.jpg: the image is truncated or corrupt.'
+    """
+    msg = str(error)
+    if 'Original Traceback' not in msg:
+        return msg
+    first, last = msg.splitlines()[0], msg.rstrip().splitlines()[-1]
+    return f'{last.split(": ", 1)[-1]} ({first.rstrip(".").replace("Caught ", "raised as ")})'

@@ -307,6 +307,7 @@ def _folder_with_corrupt_images(cifar10_root: Path, root: Path, n_good: int, n_b
     for i, src in enumerate(sorted((cifar10_root / 'train' / 'dog').glob('*.jpg'))[:n_good]):
         (root / 'train' / ('a' if i % 2 else 'b')).mkdir(parents=True, exist_ok=True)
         shutil.copy(src, root / 'train' / ('a' if i % 2 else 'b') / src.name)
+    (root / 'train' / 'a').mkdir(parents=True, exist_ok=True)
     for i in range(n_bad):
         (root / 'train' / 'a' / f'bad{i}.jpg').write_bytes(b'\xff\xd8\xff\xe0 cut short')
     return root
@@ -335,6 +336,21 @@ def test_corrupt_images_are_skipped_with_a_count_until_the_threshold(cifar10_roo
     with pytest.raises(CorruptImageError, match=r'bad\d\.jpg.*Too many corrupt images: \d+ of the \d+ loaded'):
         for i in range(len(strict)):
             strict[i]
+
+
+def test_error_from_a_dataloader_worker_keeps_our_sentence(cifar10_root, tmp_path):
+    """A corrupt image found inside a worker process reaches the main process as our exception type, and
+    user_message (what tools/train.py prints) gives our sentence, not torch's wrapped traceback."""
+    from torch.utils.data import DataLoader
+
+    from simsiam_mm.errors import user_message
+    root = _folder_with_corrupt_images(cifar10_root, tmp_path, n_good=0, n_bad=1)
+    dataset = _dataset(root, skip_corrupt=False)
+    with pytest.raises(CorruptImageError) as err:
+        next(iter(DataLoader(dataset, num_workers=1, collate_fn=lambda x: x)))
+    assert 'Original Traceback' in str(err.value)  # torch's wrapping
+    assert user_message(err.value) == (f'{root}/train/a/bad0.jpg: the image is truncated or corrupt (Truncated File '
+                                       'Read). (raised as CorruptImageError in DataLoader worker process 0)')
 
 
 def test_data_root_missing_empty_class_folder_empty_dataset(cifar10_root, tmp_path):

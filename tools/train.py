@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 
 from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.engine.launch import prepare_distributed
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, user_message
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,7 +76,7 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
         runner.train()
     except SimSiamMMError as e:  # bad input (config, data, checkpoint): our message, not a dependency's traceback
-        sys.exit(f'{args.config}: error: {e}')
+        sys.exit(f'{args.config}: error: {user_message(e)}')
 
 
 if __name__ == '__main__':
