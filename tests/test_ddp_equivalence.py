@@ -46,3 +46,16 @@ def test_cpu_syncbn_in_one_process_is_batchnorm():
     g2, = torch.autograd.grad((y2 * y2.detach()).sum(), x)
     torch.testing.assert_close(g1, g2)
     torch.testing.assert_close(ours.running_var, ref.running_var)
+
+
+def test_convert_to_cpu_sync_bn_keeps_statistics():
+    import torch
+    from torch import nn
+
+    from simsiam_mm.engine import CPUSyncBatchNorm, convert_to_cpu_sync_bn
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.SyncBatchNorm(4), nn.BatchNorm1d(4))
+    model[1].running_mean.fill_(0.5)
+    converted = convert_to_cpu_sync_bn(model, only_syncbn=True)
+    assert isinstance(converted[1], CPUSyncBatchNorm) and type(converted[2]) is nn.BatchNorm1d
+    assert torch.equal(converted[1].running_mean, torch.full((4,), 0.5))
+    assert isinstance(convert_to_cpu_sync_bn(converted)[2], CPUSyncBatchNorm)

@@ -67,17 +67,18 @@ class CPUSyncBatchNorm(_BatchNorm):
         return out
 
 
-def convert_to_cpu_sync_bn(module: nn.Module, process_group=None) -> nn.Module:
-    """Replace every BatchNorm (including ``nn.SyncBatchNorm``) in ``module`` with :class:`CPUSyncBatchNorm`,
-    keeping parameters and running statistics."""
-    if isinstance(module, _BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
+def convert_to_cpu_sync_bn(module: nn.Module, process_group=None, only_syncbn: bool = False) -> nn.Module:
+    """Replace every BatchNorm (with ``only_syncbn``: every ``nn.SyncBatchNorm``, e.g. in a model built from a GPU
+    config) in ``module`` with :class:`CPUSyncBatchNorm`, keeping parameters and running statistics."""
+    target = nn.SyncBatchNorm if only_syncbn else _BatchNorm
+    if isinstance(module, target) and not isinstance(module, CPUSyncBatchNorm):
         new = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
                                module.track_running_stats, process_group)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
         return new
     for name, child in module.named_children():
-        module.add_module(name, convert_to_cpu_sync_bn(child, process_group))
+        module.add_module(name, convert_to_cpu_sync_bn(child, process_group, only_syncbn))
     return module
 
 
