@@ -78,7 +78,8 @@ def knn_predict(train_feats: Tensor, train_labels: Tensor, test_feats: Tensor, n
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError(f'knn_predict: {train_feats.shape[0]} training features but {train_labels.shape[0]} labels')
     if train_feats.shape[1] != test_feats.shape[1]:
-        raise ValueError(f'knn_predict: feature sizes differ (train {train_feats.shape[1]}, test {test_feats.shape[1]})')
+        raise ValueError(
+            f'knn_predict: feature sizes differ (train {train_feats.shape[1]}, test {test_feats.shape[1]})')
     k = min(k, train_feats.shape[0])
     scores = []
     for start in range(0, test_feats.shape[0], chunk_size):

@@ -44,42 +44,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build_model(cfg: Config, checkpoint: str, seed: int = 0):
-    """The config's model in eval mode with ``checkpoint`` loaded (or randomly initialised for 'random')."""
-    import torch
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    import simsiam_mm  # noqa: F401  (registers our classes)
-    from simsiam_mm.registry import MODELS
-    init_default_scope(cfg.get('default_scope', 'simsiam_mm'))
-    torch.manual_seed(seed)
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    if checkpoint == 'random':
-        model.init_weights()
-    else:
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=False, logger='silent')
-    return model.eval()
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.checkpoint, args.seed)
-
-    from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
     data_root = Path(args.data_root)
     for prefix in (args.train_prefix, args.val_prefix):
         if not (data_root / prefix).is_dir():
             raise FileNotFoundError(f'{data_root / prefix} is not a folder (expected <class>/<image> folders)')
+    import simsiam_mm  # noqa: F401  (registers our classes)
+    from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
+    from simsiam_mm.evaluation.model import build_frozen_model
+    model = build_frozen_model(cfg, args.checkpoint, args.seed)
+
     pipeline = [dict(type='LoadImageFromFile')]
     if args.resize:
         pipeline.append(dict(type='ResizeEdge', scale=args.resize, edge='short', backend='pillow'))

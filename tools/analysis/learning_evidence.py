@@ -40,14 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--work-dir', default='work_dirs/learning_evidence')
     p.add_argument('--iters', type=int, default=600, help='training iterations per run')
     p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--lr', type=float, default=0.1, help='peak lr of the encoder (predictor: fixed at this lr)')
+    p.add_argument('--lr', type=float, default=0.5, help='peak lr of the encoder (predictor: fixed at this lr)')
     p.add_argument('--weight-decay', type=float, default=5e-4)
     p.add_argument('--warmup', type=int, default=50, help='linear warm-up iterations, then cosine to 0')
-    p.add_argument('--width', type=int, default=64, help='ResNet-18 base width (64 = the real ResNet-18)')
+    p.add_argument('--width', type=int, default=16, help='ResNet-18 base width (64 = the real ResNet-18)')
     p.add_argument('--train-images', type=int, default=None, help='class-balanced pretraining subset (per class)')
-    p.add_argument('--eval-interval', type=int, default=150)
-    p.add_argument('--bank-per-class', type=int, default=200, help='kNN memory bank: train images per class')
-    p.add_argument('--test-per-class', type=int, default=100, help='kNN queries: test images per class')
+    p.add_argument('--eval-interval', type=int, default=150, help='kNN every N iterations (0: no kNN at all)')
+    p.add_argument('--bank-per-class', type=int, default=300, help='kNN memory bank: train images per class')
+    p.add_argument('--test-per-class', type=int, default=200, help='kNN queries: test images per class')
     p.add_argument('--runs', nargs='+', default=['simsiam', 'no_stopgrad'], choices=['simsiam', 'no_stopgrad'])
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--num-workers', type=int, default=1)
@@ -102,12 +102,12 @@ def build_cfg(args: argparse.Namespace, run: str) -> Config:
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=args.iters, by_epoch=False)
     knn_data = dict(type='CustomDataset', data_root=str(args.data_root),
                     pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
-    cfg.custom_hooks = [
-        dict(type='CollapseMonitorHook', threshold=0.1, patience=20),
-        dict(type='KNNEvalHook', interval=args.eval_interval, by_epoch=False, before_train=run == args.runs[0],
-             train_dataset=dict(knn_data, data_prefix='train'), val_dataset=dict(knn_data, data_prefix='test'),
-             num_per_class_train=args.bank_per_class, num_per_class_val=args.test_per_class, seed=args.seed),
-    ]
+    cfg.custom_hooks = [dict(type='CollapseMonitorHook', threshold=0.1, patience=20)]
+    if args.eval_interval > 0:
+        cfg.custom_hooks.append(dict(
+            type='KNNEvalHook', interval=args.eval_interval, by_epoch=False, before_train=run == args.runs[0],
+            train_dataset=dict(knn_data, data_prefix='train'), val_dataset=dict(knn_data, data_prefix='test'),
+            num_per_class_train=args.bank_per_class, num_per_class_val=args.test_per_class, seed=args.seed))
     return cfg
 
 
@@ -117,8 +117,8 @@ def train(cfg: Config, d: int) -> tuple[list[dict], list[dict], float]:
     runner.register_hook(recorder)
     start = time.perf_counter()
     runner.train()
-    knn_hook = next(h for h in runner.hooks if type(h).__name__ == 'KNNEvalHook')
-    return recorder.rows, knn_hook.history, time.perf_counter() - start
+    knn_hook = next((h for h in runner.hooks if type(h).__name__ == 'KNNEvalHook'), None)
+    return recorder.rows, knn_hook.history if knn_hook else [], time.perf_counter() - start
 
 
 def plot(results: dict, path: Path) -> None:

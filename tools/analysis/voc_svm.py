@@ -15,14 +15,10 @@ Examples::
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 from mmengine.config import Config, DictAction
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from knn_eval import build_model  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,13 +90,15 @@ def extract(model, paths: list[Path], args: argparse.Namespace, pool_size: int):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    import simsiam_mm  # noqa: F401  (registers our classes)
     from simsiam_mm.evaluation import svm
+    from simsiam_mm.evaluation.model import build_frozen_model
     train_paths, train_y = svm.load_voc_split(args.voc_root, args.train_split)
     test_paths, test_y = svm.load_voc_split(args.voc_root, args.test_split)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model = build_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
+    model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
     pool_size = args.pool_size or svm.STAGE_POOL_SIZES[args.stage - 1]
     start = time.perf_counter()
     train_x = svm.l2_normalize_rows(extract(model, train_paths, args, pool_size))
@@ -120,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f'VOC07 SVM mAP (feature{args.stage}): {full.mAP:.2f} over {trained} of {len(full.ap)} classes')
     else:
         print(f'VOC07 SVM mAP (feature{args.stage}): n/a: no class could be trained and tested on these splits '
-              f'({len(train_paths)} {args.train_split} / {len(test_paths)} {args.test_split} images); every class needs '
+              f'({len(train_paths)} {args.train_split} / {len(test_paths)} {args.test_split} images); '
+              f'every class needs '
               f'positive and negative {args.train_split} images and a positive {args.test_split} image')
     result = dict(stage=args.stage, dims=int(train_x.shape[1]), mAP=full.mAP, ap=full.ap, cost=full.cost,
                   skipped=full.skipped, num_train=len(train_paths), num_test=len(test_paths))

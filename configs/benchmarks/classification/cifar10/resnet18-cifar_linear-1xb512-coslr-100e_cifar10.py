@@ -3,8 +3,9 @@
 # official main_lincls.py SGD recipe: lr 0.1 x BatchSize/256 (= 0.2 at batch 512), momentum 0.9, weight decay 0,
 # cosine, here 100 epochs; training crops: random crop 32 with 4-px padding + horizontal flip.
 #
-#   python tools/train.py configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10/epoch_800.pth
+#   python tools/train.py \
+#       configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py \
+#       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_resnet18-cifar_checkpoint.pth
 #
 # Data: data/cifar10/{train,test}/<class>/*.jpg (ImageNet-style class folders, as for pretraining). Normalisation is
 # the pretraining one (ImageNet mean/std, BGR->RGB), so the frozen features see the inputs they were trained on.

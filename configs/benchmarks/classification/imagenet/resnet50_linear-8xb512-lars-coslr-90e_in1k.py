@@ -1,9 +1,11 @@
 # Linear evaluation of a SimSiam ResNet-50 on ImageNet-1k (paper Sec. 4 / appendix, official main_lincls.py --lars,
-# mmselfsup 1.x resnet50_linear-8xb512-coslr-90e_in1k.py): frozen backbone, global average pooling, one fc;
-# LARS, batch 4096 = 8 GPUs x 512, lr 1.6 = 0.1 x 4096 / 256, weight decay 0, momentum 0.9, 90 epochs cosine.
-# Paper: 68.1 / 70.0 / 70.8 / 71.3 top-1 after 100 / 200 / 400 / 800 pretraining epochs; mmselfsup 68.3 / 69.8 (100 / 200).
+# mmselfsup 1.x resnet50_linear-8xb512-coslr-90e_in1k.py): frozen backbone, global average pooling,
+# one fc; LARS, batch 4096 = 8 GPUs x 512, lr 1.6 = 0.1 x 4096 / 256, weight decay 0, momentum 0.9, 90 epochs cosine.
+# Paper: 68.1 / 70.0 / 70.8 / 71.3 top-1 after 100 / 200 / 400 / 800 pretraining epochs;
+# mmselfsup: 68.3 / 69.8 (100 / 200).
 #
-#   bash tools/dist_train.sh configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py 8 \
+#   bash tools/dist_train.sh \
+#       configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simsiam_resnet50_8xb32-coslr-100e_in1k/epoch_100.pth
 #
 # Data: data/imagenet/{train,val}/ and meta/{train,val}.txt (mmpretrain's ImageNet layout).

@@ -4,7 +4,8 @@
 # normalised without affine parameters and classified by its own fc. SGD lr 0.01 (nesterov, momentum 0.9),
 # weight decay 1e-4 (none on norms), batch 256 = 8 x 32, 90 epochs, lr x0.1 at epochs 30 and 60.
 #
-#   bash tools/dist_train.sh configs/benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py 8 \
+#   bash tools/dist_train.sh \
+#       configs/benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 #
 # Logged metrics: multihead/feature{1..5}_top{1,5}.

@@ -9,7 +9,8 @@
 #     meta/train.txt    one "<path relative to train_val2018/> <category id 0..8141>" per line
 #     meta/val.txt      same, for the validation images
 #
-#   bash tools/dist_train.sh configs/benchmarks/classification/inaturalist2018/resnet50_linear-8xb512-lars-coslr-90e_inat18.py 8 \
+#   bash tools/dist_train.sh \
+#       configs/benchmarks/classification/inaturalist2018/resnet50_linear-8xb512-lars-coslr-90e_inat18.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 _base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
 
