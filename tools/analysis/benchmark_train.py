@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='which variants every case runs (add the single switches to measure each one)')
     p.add_argument('--ablation-cases', nargs='*', default=[], choices=list(CASES),
                    help='cases that also run every single switch except +compile (see --variants)')
+    p.add_argument('--batch', type=int, default=None, help='override every case\'s batch size')
+    p.add_argument('--resolution', type=int, default=None, help='override every case\'s resolution')
     p.add_argument('--iters', type=int, default=5, help='measured rounds (median over them)')
     p.add_argument('--warmup', type=int, default=2, help='rounds dropped before measuring')
     p.add_argument('--threads', type=int, default=torch.get_num_threads(), help='torch intra-op threads, all variants')
@@ -209,6 +211,22 @@ class Variant:
         self.times.append(rec)
         return rec
 
+    def saved_activation_bytes(self) -> int:
+        """Bytes of the tensors autograd saves for the backward pass in one step (each storage counted once): the
+        activation memory, which is what batch, resolution, dtype and layout change. One untimed step."""
+        storages: dict[int, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        batch = self._next(10 ** 6 + 1)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+                DefaultScope.overwrite_default_scope(self.scope):
+            self.model.train_step(batch, self.optim_wrapper)
+        return sum(storages.values())
+
     def close(self) -> None:
         self._it = None
         self.loader = None
@@ -255,7 +273,7 @@ class MemoryMeter:
 # ---------------------------------------------------------------------------------------------------- FLOPs
 
 
-def matmul_peak(device: torch.device, n: int = 2048, reps: int = 5) -> dict[str, float]:
+def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> dict[str, float]:
     """Best of ``reps`` timings of an n x n ``torch.mm``, in FLOP/s, per dtype."""
     peaks = {}
     for dtype in (torch.float32, torch.bfloat16):
@@ -339,7 +357,8 @@ def summarize(variant: Variant, warmup: int, flops: int | None, peaks: dict) -> 
 
 
 def run_case(name: str, args: argparse.Namespace, device: torch.device, peaks: dict) -> dict:
-    case = CASES[name]
+    case = dict(CASES[name])
+    case.update({k: getattr(args, k) for k in ('batch', 'resolution') if getattr(args, k)})
     names = list(args.variants)
     if name in args.ablation_cases:
         names += [s for s in SWITCHES if s != '+compile' and s not in names]
@@ -360,6 +379,9 @@ def run_case(name: str, args: argparse.Namespace, device: torch.device, peaks: d
         print(f'  round {r}{" (warm-up)" if r < args.warmup else ""}: ' + ', '.join(line), flush=True)
     result = dict(resolution=case['resolution'], batch=case['batch'], step_flops=flops,
                   variants={v.name: summarize(v, args.warmup, flops, peaks) for v in variants})
+    for v in variants:
+        if v.name != '+compile':  # dynamo would trace the hooks
+            result['variants'][v.name]['saved_activations_gib'] = v.saved_activation_bytes() / 2 ** 30
     result['pipeline'] = pipeline_check(case, args)
     for v in variants:
         v.close()
@@ -374,16 +396,17 @@ def table(results: dict) -> str:
         ours = vs.get('ours', {}).get('images_per_s')
         lines += [f'\n{case} (batch {res["batch"]}, {res["resolution"]} px, {results["threads"]} threads; '
                   f'{res["step_flops"] / 1e9:.0f} GFLOP/step)' if res['step_flops'] else f'\n{case}',
-                  '| variant | images/s | vs mmpretrain | vs ours | data s | step s | peak RSS GiB | step rise GiB '
-                  '| GFLOP/s | % fp32 peak | % bf16 peak |',
+                  '| variant | images/s | vs mmpretrain | vs ours | data s | step s | saved activations GiB '
+                  '| peak RSS GiB | GFLOP/s | % fp32 peak | % bf16 peak |',
                   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
         for name, v in vs.items():
             ratio = f'{v["images_per_s"] / base:.2f}x' if base else '-'
             vs_ours = f'{v["images_per_s"] / ours:.2f}x' if ours else '-'
             fl = (f'{v["achieved_gflops"]:.0f} | {v["pct_float32_peak"]:.0f} | {v["pct_bfloat16_peak"]:.0f}'
                   if 'achieved_gflops' in v and 'pct_float32_peak' in v else '- | - | -')
+            act = f'{v["saved_activations_gib"]:.2f}' if 'saved_activations_gib' in v else '-'
             lines.append(f'| {name} | {v["images_per_s"]:.2f} | {ratio} | {vs_ours} | {v["data_s"]:.3f} | '
-                         f'{v["step_s"]:.3f} | {v["peak_mem_gib"]:.2f} | {v["step_mem_rise_gib"]:.2f} | {fl} |')
+                         f'{v["step_s"]:.3f} | {act} | {v["peak_mem_gib"]:.2f} | {fl} |')
         p = res['pipeline']
         lines.append('two-view pipeline: ' + '; '.join(
             f'{k}: {d["ms_per_image"]:.1f} ms/image, {d["decodes_per_image"]:.0f} decode(s)/image'
@@ -410,8 +433,18 @@ def main(argv: list[str] | None = None) -> dict:
         print('matmul peak (2048^2 torch.mm): ' + ', '.join(f'{k} {v / 1e9:.0f} GFLOP/s' for k, v in peaks.items()))
     for name in args.cases:
         results['cases'][name] = run_case(name, args, device, peaks)
+        if peaks:  # the peak is re-measured after each case (the machine may be shared): keep the best seen
+            again = matmul_peak(device)
+            peaks.update({k: max(v, again[k]) for k, v in peaks.items()})
+            results['matmul_peak_gflops'] = {k: v / 1e9 for k, v in peaks.items()}
+            for res in results['cases'].values():  # percentages against the final (best) peak
+                for v in res['variants'].values():
+                    if 'achieved_gflops' in v:
+                        v.update({f'pct_{k}_peak': 100 * v['achieved_gflops'] * 1e9 / p for k, p in peaks.items()})
     results['load_avg_end'] = os.getloadavg()
     results['finished_utc'] = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
+    print('matmul peak, best measured: ' + ', '.join(f'{k} {v:.0f} GFLOP/s'
+                                                  for k, v in results['matmul_peak_gflops'].items()))
     print(table(results))
     print(f'\nload average: start {results["load_avg_start"]}, end {results["load_avg_end"]}')
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
