@@ -150,3 +150,34 @@ def test_autocast_wrapper_rejects_unknown_dtype():
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match='optim_wrapper.dtype'):
         AutocastOptimWrapper(dtype='int8', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+# ---------------------------------------------------------------- the benchmark compares like with like
+
+
+@pytest.mark.parametrize('case', ['r50-224-b8', 'r18cifar-32-b256'])
+def test_benchmark_baseline_is_the_same_network(case):
+    """mmpretrain's SimSiam, as the benchmark builds it, has exactly our parameter shapes (same FLOPs, same math)."""
+    from analysis.benchmark_train import CASES, variant_config
+    shapes = {}
+    for name in ('mmpretrain', 'ours'):
+        cfg, scope = variant_config(name, CASES[case])
+        with DefaultScope.overwrite_default_scope(scope):
+            from mmengine.registry import MODELS as ROOT_MODELS
+            model = ROOT_MODELS.build(cfg.model)
+        assert type(model).__module__.split('.')[0] == scope  # mmpretrain.SimSiam vs simsiam_mm.SimSiam
+        shapes[name] = sorted(tuple(p.shape) for p in model.parameters())
+    assert shapes['mmpretrain'] == shapes['ours']
+
+
+def test_benchmark_switches_change_one_setting_each():
+    from analysis.benchmark_train import CASES, SWITCHES, variant_config
+    case = CASES['r18cifar-32-b256']
+    ours = variant_config('ours', case)[0]
+    for switch in SWITCHES:
+        cfg = variant_config(switch, case)[0]
+        changed = {k for k in ('model', 'optim_wrapper', 'train_dataloader', 'compile')
+                   if cfg.get(k) != ours.get(k)}
+        expected = {'+channels_last': {'model'}, '+bf16': {'optim_wrapper'}, '+foreach': {'optim_wrapper'},
+                    '+fused': {'optim_wrapper'}, '+loader': set(), '+compile': {'compile'}}[switch]
+        assert changed == expected, switch  # +loader changes only the benchmark's loader settings

@@ -7,11 +7,11 @@ order rotated by r: ABC, BCA, CAB, ...), so load from other processes on a share
 the first ``--warmup`` rounds are dropped and the median of the remaining ``--iters`` is reported.
 
 Per variant: images/s (one image = two views through the encoder), median seconds waiting for the batch (data)
-and in ``model.train_step`` (step: preprocessing, forward of both views, backward, optimizer), peak memory (CPU:
-the largest RSS sampled during its steps, and how far it rose above the RSS before each step; GPU:
-``max_memory_allocated``), and the achieved FLOP/s of the step (FLOPs counted once per case with
+and in ``model.train_step`` (step: preprocessing, forward of both views, backward, optimizer), memory (the bytes
+autograd saves for backward in one step; peak memory: on CPU the largest RSS sampled during its steps, which counts
+every variant's model since they share the process, on GPU ``max_memory_allocated``), and the achieved FLOP/s of the step (FLOPs counted once per case with
 ``torch.utils.flop_counter.FlopCounterMode``) against the machine's float32 and bfloat16 ``torch.mm`` peak measured
-here. Also checks that the two-view pipeline decodes each image once (``LoadImageFromFile`` before ``MultiView``) and
+here. Also checks that the two-view pipeline decodes each image once (the load step before ``MultiView``) and
 times it against decoding once per view.
 
 Variants (``--variants``):
@@ -29,7 +29,10 @@ Variants (``--variants``):
 
 The documented run (docs/performance.md)::
 
-    nice -n 0 python tools/analysis/benchmark_train.py --out work_dirs/benchmark_train.json
+    nice -n 0 python tools/analysis/benchmark_train.py --threads 1 --ablation-cases r50-224-b8 r50-64-b32 \
+        --out docs/performance_cpu.json
+
+Quick look (a few minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``.
 """
 import argparse
 import copy
