@@ -42,7 +42,8 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
-val_evaluator = dict(type='MultiHeadAccuracy', topk=(1, 5))
+# _delete_ drops the `_scope_='mmpretrain'` inherited from mmpretrain's base, which would hide our metric.
+val_evaluator = dict(_delete_=True, type='MultiHeadAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(
