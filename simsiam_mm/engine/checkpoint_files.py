@@ -44,12 +44,23 @@ def commit_file(tmp_path: str, final_path: str) -> None:
     fsync_dir(osp.dirname(osp.abspath(final_path)))
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old content or the new, never a partial file."""
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old content or the new, never a partial file; an
+    interrupted write leaves at most ``path + TMP_SUFFIX`` behind."""
     tmp = path + TMP_SUFFIX
-    with open(tmp, 'w') as f:
-        f.write(text)
-    commit_file(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        commit_file(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """:func:`atomic_write_bytes` for text."""
+    atomic_write_bytes(path, text.encode())
 
 
 def checkpoint_problem(path: str) -> str | None:

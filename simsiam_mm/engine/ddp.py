@@ -1,7 +1,6 @@
 """DistributedDataParallel that also runs on CPU processes (gloo)."""
 import logging
 
-import torch
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS

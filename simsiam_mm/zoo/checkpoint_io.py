@@ -1,7 +1,6 @@
 """Reading checkpoints with errors that name the file, and writing them atomically."""
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +8,7 @@ import torch
 from torch import Tensor
 
 from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
+from simsiam_mm.engine.checkpoint_files import atomic_write_bytes
 from simsiam_mm.zoo.report import ConversionError
 
 
@@ -52,24 +52,11 @@ def serialize(obj: Any) -> bytes:
 
 
 def write_atomic(data: bytes, path: str | os.PathLike) -> Path:
-    """Write ``data`` to a temporary file in the target folder, then ``os.replace`` it onto ``path``.
-
-    A reader never sees a half-written file: an interrupted write leaves at most a ``.tmp`` file behind.
-    """
+    """Write ``data`` to ``path`` atomically (:func:`simsiam_mm.engine.checkpoint_files.atomic_write_bytes`): a
+    reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a published file is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(str(path), data)
     return path
 
 
