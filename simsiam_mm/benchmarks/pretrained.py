@@ -8,9 +8,7 @@ checkpoint first (failing on one without ``backbone.*`` tensors), save its backb
 point every such ``init_cfg`` of a model config at that file, and count, after initialisation, how many tensors of
 each initialised module equal the checkpoint's.
 """
-import os
 import os.path as osp
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +16,8 @@ from typing import Any
 import torch
 from mmengine.fileio import get_local_path
 from torch import Tensor, nn
+
+from simsiam_mm.zoo.checkpoint_io import save_atomic
 
 PREFIX = 'backbone.'
 
@@ -70,11 +70,8 @@ def save_backbone_checkpoint(state: 'OrderedDict[str, Tensor]', path: str, sourc
 
     Each process of a distributed run may call this: the file is written aside and renamed into place.
     """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), suffix='.tmp')
-    os.close(fd)
-    torch.save({'state_dict': OrderedDict((prefix + k, v) for k, v in state.items()), 'meta': {'source': source}}, tmp)
-    os.replace(tmp, path)
+    save_atomic({'state_dict': OrderedDict((prefix + k, v) for k, v in state.items()), 'meta': {'source': source}},
+                path)
     return path
 
 
