@@ -85,3 +85,18 @@ def test_dist_train_two_cpu_processes(cifar10_root, tmp_path):
     ckpt = torch.load(work / 'iter_3.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 3
     assert all(k.startswith(('backbone.', 'neck.', 'head.')) for k in ckpt['state_dict'])  # no 'module.' prefix
+
+
+def test_amp_flag_picks_a_wrapper_that_runs_on_this_device(monkeypatch):
+    """mmengine's AmpOptimWrapper needs CUDA; without it --amp means bf16 autocast (AutocastOptimWrapper)."""
+    from mmengine.config import Config
+
+    import train
+    monkeypatch.setattr(sys, 'argv', ['train.py', str(QUICK_CONFIG), '--amp'])
+    args = train.parse_args()
+    cfg = train.merge_args(Config.fromfile(str(QUICK_CONFIG)), args)
+    if torch.cuda.is_available():
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    else:
+        assert (cfg.optim_wrapper.type, cfg.optim_wrapper.dtype) == ('AutocastOptimWrapper', 'bfloat16')
+    assert cfg.optim_wrapper.constructor == 'SimSiamOptimWrapperConstructor'  # the fixed predictor lr stays
