@@ -8,6 +8,7 @@ which the next run removes.
 import os
 import os.path as osp
 import re
+import tempfile
 import zipfile
 
 import torch
@@ -46,11 +47,14 @@ def commit_file(tmp_path: str, final_path: str) -> None:
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old content or the new, never a partial file; an
-    interrupted write leaves at most ``path + TMP_SUFFIX`` behind."""
-    tmp = path + TMP_SUFFIX
+    interrupted write leaves at most a ``<name>.<random>.tmp`` file behind. The temporary name is unique, so several
+    processes (the ranks of a distributed run) may write the same ``path`` at once."""
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix=osp.basename(path) + '.',
+                               suffix=TMP_SUFFIX)
     try:
-        with open(tmp, 'wb') as f:
+        with os.fdopen(fd, 'wb') as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep the permissions of an ordinary file
         commit_file(tmp, path)
     except BaseException:
         if osp.exists(tmp):
