@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fine-tune and evaluate a benchmark config from a SimSiam checkpoint on GPUS GPUs (torchrun):
-#   bash tools/benchmarks/mmdetection/dist_train.sh CONFIG PRETRAIN GPUS [train_downstream.py args]
+#   bash tools/benchmarks/{mmdetection,mmsegmentation}/dist_train.sh CONFIG PRETRAIN GPUS [train_downstream.py args]
 # The work dir defaults to work_dirs/benchmarks/<config name>/<checkpoint name>; the final metrics are printed and
 # written to <work dir>.json. Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host PORT=29500.
 # Without CUDA, GPUS is the number of CPU processes (DDP over gloo, SyncBN -> BN).
@@ -24,4 +24,4 @@ exec "$PYTHON" -m torch.distributed.run \
     --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" \
     --master_port="$PORT" \
-    "$(dirname "$0")/../train_downstream.py" "$CONFIG" "$PRETRAIN" --launcher pytorch "${@:4}"
+    "$(dirname "$0")/train_downstream.py" "$CONFIG" "$PRETRAIN" --launcher pytorch "${@:4}"

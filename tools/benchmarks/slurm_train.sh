@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Slurm: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=...] \
-#   bash tools/benchmarks/mmdetection/slurm_train.sh PARTITION JOB_NAME CONFIG PRETRAIN [train_downstream.py args]
+#   bash tools/benchmarks/{mmdetection,mmsegmentation}/slurm_train.sh PARTITION JOB_NAME CONFIG PRETRAIN [train_downstream.py args]
 # The work dir defaults to work_dirs/benchmarks/<config name>/<checkpoint name>; metrics go to <work dir>.json.
 set -euo pipefail
 if [ $# -lt 4 ]; then
@@ -26,4 +26,4 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    "$PYTHON" -u "$(dirname "$0")/../train_downstream.py" "$CONFIG" "$PRETRAIN" --launcher slurm "${@:5}"
+    "$PYTHON" -u "$(dirname "$0")/train_downstream.py" "$CONFIG" "$PRETRAIN" --launcher slurm "${@:5}"
