@@ -11,6 +11,6 @@ import mmpretrain.evaluation  # noqa: F401,E402
 import mmpretrain.models  # noqa: F401,E402
 
 from . import datasets, engine, evaluation, models  # noqa: F401,E402
-from .engine import allow_mmengine_checkpoints  # noqa: E402
+from .checkpoint import allow_mmengine_checkpoints  # noqa: E402
 
 allow_mmengine_checkpoints()

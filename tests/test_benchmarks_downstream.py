@@ -15,8 +15,9 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from simsiam_mm.benchmarks import (PretrainedLoadCheckHook, compare_with_checkpoint, load_backbone_state,
-                                   set_data_root, set_pretrained, smoke_cfg)
+from simsiam_mm.benchmarks import load_backbone_state, set_data_root, set_pretrained, smoke_cfg
+from simsiam_mm.checkpoint import check_weights
+from simsiam_mm.errors import CheckpointError
 
 DET = REPO / 'benchmarks/mmdetection'
 SEG = REPO / 'benchmarks/mmsegmentation'
@@ -62,7 +63,7 @@ def test_config_follows_protocol_and_builds(config: Path) -> None:
     assert backbone.norm_eval is False and backbone.style == 'pytorch'
     assert backbone.get('frozen_stages', -1) == -1
     assert backbone.type == 'ResNet' and backbone.depth == 50  # plain 7x7 stem, as pretrained (not ResNetV1c)
-    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
+    assert backbone.init_cfg == dict(type='CheckedPretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert not cfg.model.get('pretrained')
     assert cfg.custom_imports.imports == ['simsiam_mm']  # ResLayerExtraNorm, weights_only-safe checkpoint loading
 
@@ -116,29 +117,30 @@ def test_schedules_and_evaluation_follow_the_protocol() -> None:
 def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> None:
     bad = tmp_path / 'encoder_only.pth'
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
-    with pytest.raises(ValueError, match='encoder_only.pth.*backbone'):
+    with pytest.raises(CheckpointError, match='encoder_only.pth.*backbone.*official_to_simsiam_mm.py'):
         train_downstream.main([str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke'])
     assert not (tmp_path / 'wd.json').exists()
-    with pytest.raises(FileNotFoundError, match='missing.pth'):
+    with pytest.raises(CheckpointError, match='missing.pth: cannot read the pretrained checkpoint: no such file'):
         load_backbone_state(str(tmp_path / 'missing.pth'))
 
 
 def test_load_check_counts_and_refuses_a_module_left_at_random() -> None:
     torch.manual_seed(0)
-    model = nn.Module()
-    model.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-    state = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    report, = compare_with_checkpoint(model, state, ['backbone'])
-    assert report.loaded == report.module_tensors == len(state) and not report.differ
-
-    runner = SimpleNamespace(_resume=False, model=model)
-    PretrainedLoadCheckHook(state, ['backbone'], 'ok.pth').before_train(runner)  # passes
-    renamed = {f'encoder.{k}': v for k, v in state.items()}  # nothing matches: the model keeps its random init
-    with pytest.raises(RuntimeError, match='other.pth did not initialise'):
-        PretrainedLoadCheckHook(renamed, ['backbone'], 'other.pth').before_train(runner)
-    changed = dict(state, **{'0.weight': state['0.weight'] + 1})  # same names, other values: a failed load
-    with pytest.raises(RuntimeError, match='DIFFER'):
-        PretrainedLoadCheckHook(changed, ['backbone'], 'x.pth').before_train(runner)
+    backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    state = {k: v.clone() for k, v in backbone.state_dict().items()}
+    check = check_weights(backbone, state, 'ok.pth')
+    counted = len([k for k in state if not k.endswith('num_batches_tracked')])
+    assert len(check.matched) == check.expected == counted and not check.missing and not check.wrong_shape
+    renamed = {f'encoder.{k}': v for k, v in state.items()}  # nothing matches: the model would keep its random init
+    with pytest.raises(CheckpointError, match=rf'other.pth: only 0 of the {counted} tensors of Sequential match'):
+        check_weights(backbone, renamed, 'other.pth')
+    wider = dict(state, **{'0.weight': torch.zeros(8, 3, 3, 3)})  # same name, another shape: another architecture
+    with pytest.raises(CheckpointError, match=r'x.pth: .*1 have the right name but another shape, e.g. 0.weight'):
+        check_weights(backbone, wider, 'x.pth')
+    head_only = {k: v for k, v in state.items() if k.startswith('1.')}  # 4 of 6 tensors: below min_fraction=1
+    with pytest.raises(CheckpointError, match='y.pth: only 4 of the 6'):
+        check_weights(backbone, head_only, 'y.pth')
+    assert len(check_weights(backbone, head_only, 'y.pth', min_fraction=0.5).missing) == 2
 
 
 def test_smoke_and_data_root_rewrite_only_what_they_say(tmp_path: Path) -> None:

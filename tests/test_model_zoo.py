@@ -19,11 +19,12 @@ from mmpretrain.models import ResNet
 from torch import nn
 
 from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
+from simsiam_mm.checkpoint import read_checkpoint, save_atomic
 from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
                             convert_official_file, convert_to_official_file, convert_torchvision_file,
-                            extract_backbone_file, infer_model_cfg, load_checkpoint_file, official_to_simsiam_mm,
-                            publish_checkpoint, save_atomic, simsiam_mm_to_detectron2, simsiam_mm_to_official,
-                            simsiam_mm_to_torchvision, torchvision_resnet, verify_published)
+                            extract_backbone_file, infer_model_cfg, official_to_simsiam_mm, publish_checkpoint,
+                            simsiam_mm_to_detectron2, simsiam_mm_to_official, simsiam_mm_to_torchvision,
+                            torchvision_resnet, verify_published)
 
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
 
@@ -402,7 +403,7 @@ def runner_checkpoint(cifar10_root, tmp_path_factory) -> Path:
 @torch.no_grad()
 def test_chain_on_real_pretraining_checkpoint(runner_checkpoint, tmp_path):
     """publish -> verify -> load -> extract -> torchvision (CIFAR stem) on a checkpoint the Runner wrote."""
-    assert {'optimizer', 'message_hub', 'param_schedulers'} <= set(load_checkpoint_file(runner_checkpoint))
+    assert {'optimizer', 'message_hub', 'param_schedulers'} <= set(read_checkpoint(runner_checkpoint))
     published = publish_checkpoint(runner_checkpoint, tmp_path / 'simsiam_r18_cifar.pth').path
     verified = verify_published(published)
     cfg = Config.fromstring(torch.load(published, weights_only=True)['meta']['cfg'], '.py')

@@ -9,8 +9,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 
-from simsiam_mm.engine.checkpoint_files import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint,
-                                                checkpoints_in, commit_file)
+from simsiam_mm.checkpoint import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint, checkpoints_in,
+                                   commit_file)
 from simsiam_mm.engine.rng import gather_rng_states, get_rng_state, set_rng_state
 from simsiam_mm.registry import HOOKS
 

@@ -2,10 +2,9 @@
 
 Every converter returns ``(output, ConversionReport)``; the report counts converted, skipped, unexpected and added
 keys, and a converter raises :class:`ConversionError` (naming the file or key) on a shape mismatch, a checkpoint
-without backbone keys, or keys it does not recognise. ``tools/model_converters/*.py`` are thin command lines
-around these functions; ``docs/model_zoo.md`` shows the commands.
+without backbone keys, or keys it does not recognise. Files are read and written through :mod:`simsiam_mm.checkpoint`. ``tools/model_converters/*.py`` are thin
+command lines around these functions; ``docs/model_zoo.md`` shows the commands.
 """
-from .checkpoint_io import get_state_dict, load_checkpoint_file, save_atomic, write_atomic
 from .detectron2_format import convert_detectron2_file, detectron2_key, simsiam_mm_to_detectron2
 from .model import build_model, infer_model_cfg, load_strict
 from .official import (convert_official_file, convert_to_official_file, official_to_simsiam_mm,
@@ -17,7 +16,7 @@ from .torchvision_format import convert_torchvision_file, simsiam_mm_to_torchvis
 
 __all__ = [
     'ConversionError', 'ConversionReport', 'VerificationError', 'PublishResult', 'VerifyResult', 'ResNetArch',
-    'load_checkpoint_file', 'get_state_dict', 'save_atomic', 'write_atomic', 'split_backbone', 'infer_resnet_arch',
+    'split_backbone', 'infer_resnet_arch',
     'infer_model_cfg', 'build_model', 'load_strict', 'official_to_simsiam_mm', 'simsiam_mm_to_official',
     'convert_official_file', 'convert_to_official_file', 'simsiam_mm_to_torchvision', 'torchvision_resnet',
     'simsiam_mm_to_detectron2', 'detectron2_key', 'extract_backbone_file', 'convert_torchvision_file',

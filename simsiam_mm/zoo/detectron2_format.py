@@ -57,6 +57,6 @@ def simsiam_mm_to_detectron2(state_dict: dict[str, Tensor], source: str = 'check
 
 def convert_detectron2_file(src: str, allow_unexpected: bool = False) -> tuple[dict, ConversionReport]:
     """:func:`simsiam_mm_to_detectron2` on a checkpoint file (full model or extracted backbone)."""
-    from simsiam_mm.zoo.checkpoint_io import get_state_dict, load_checkpoint_file
-    state_dict = get_state_dict(load_checkpoint_file(src), str(src))
+    from simsiam_mm.checkpoint import read_checkpoint, state_dict_of
+    state_dict = state_dict_of(read_checkpoint(src), str(src))
     return simsiam_mm_to_detectron2(state_dict, str(src), allow_unexpected)

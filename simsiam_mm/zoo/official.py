@@ -112,9 +112,9 @@ def convert_official_file(src: str | Path, allow_unexpected: bool = False,
     """
     from mmengine.config import Config
 
-    from simsiam_mm.zoo.checkpoint_io import get_state_dict, load_checkpoint_file
-    ckpt = load_checkpoint_file(src)
-    state_dict, report = official_to_simsiam_mm(get_state_dict(ckpt, str(src)), str(src), allow_unexpected)
+    from simsiam_mm.checkpoint import read_checkpoint, state_dict_of
+    ckpt = read_checkpoint(src)
+    state_dict, report = official_to_simsiam_mm(state_dict_of(ckpt, str(src)), str(src), allow_unexpected)
     meta = dict(converted_from='facebookresearch/simsiam', source_file=Path(src).name, epoch=ckpt.get('epoch'),
                 arch=ckpt.get('arch'))
     if config is not None:
@@ -129,9 +129,9 @@ def convert_official_file(src: str | Path, allow_unexpected: bool = False,
 def convert_to_official_file(src: str | Path, allow_unexpected: bool = False) -> tuple[dict, ConversionReport]:
     """Read a simsiam_mm checkpoint and return ``{'epoch', 'arch', 'state_dict'}`` as ``main_simsiam.py`` saves it
     (``main_lincls.py --pretrained`` reads ``state_dict``'s ``module.encoder.*``)."""
-    from simsiam_mm.zoo.checkpoint_io import get_state_dict, load_checkpoint_file
-    ckpt = load_checkpoint_file(src)
-    ours = get_state_dict(ckpt, str(src))
+    from simsiam_mm.checkpoint import read_checkpoint, state_dict_of
+    ckpt = read_checkpoint(src)
+    ours = state_dict_of(ckpt, str(src))
     load_strict(build_model(infer_model_cfg(ours, str(src))), ours, str(src))  # a consistent full model
     state_dict, report = simsiam_mm_to_official(ours, str(src), allow_unexpected)
     arch = infer_resnet_arch(split_backbone(ours, str(src)), str(src))

@@ -22,7 +22,7 @@ import torch
 from mmengine.config import Config
 
 import simsiam_mm
-from simsiam_mm.zoo.checkpoint_io import get_state_dict, load_checkpoint_file, serialize, write_atomic
+from simsiam_mm.checkpoint import atomic_write_bytes, read_checkpoint, serialize, state_dict_of
 from simsiam_mm.zoo.model import build_model, load_strict
 from simsiam_mm.zoo.report import ConversionError
 
@@ -77,8 +77,8 @@ def publish_checkpoint(src: str | Path, out: str | Path, config: str | None = No
     Raises:
         ConversionError: unreadable file, no tensors, or no config text to publish with.
     """
-    ckpt = load_checkpoint_file(src)
-    state_dict = {k: v.detach().cpu().contiguous() for k, v in get_state_dict(ckpt, str(src)).items()}
+    ckpt = read_checkpoint(src)
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in state_dict_of(ckpt, str(src)).items()}
     meta = {k: v for k, v in (ckpt.get('meta') or {}).items() if k in KEPT_META}
     if config is not None:
         meta['cfg'] = Config.fromfile(config).pretty_text
@@ -91,7 +91,7 @@ def publish_checkpoint(src: str | Path, out: str | Path, config: str | None = No
     sha = hashlib.sha256(data).hexdigest()
     out = Path(out)
     stem = out.name[:-len('.pth')] if out.name.endswith('.pth') else out.name
-    path = write_atomic(data, out.with_name(f'{stem}-{sha[:8]}.pth'))
+    path = atomic_write_bytes(out.with_name(f'{stem}-{sha[:8]}.pth'), data)
     return PublishResult(path=path, sha256=sha, kept_keys=len(state_dict), dropped=dropped)
 
 
@@ -114,7 +114,7 @@ def verify_published(path: str | Path) -> VerifyResult:
             f'{path}: sha256 starts with {sha[:8]}, but the name says {match.group("sha")}: the file is corrupted or '
             f'truncated ({path.stat().st_size} bytes); download or publish it again')
     try:
-        ckpt = load_checkpoint_file(path)
+        ckpt = read_checkpoint(path)
     except ConversionError as e:
         raise VerificationError(str(e)) from e
     meta = ckpt.get('meta') or {}
@@ -122,7 +122,7 @@ def verify_published(path: str | Path) -> VerifyResult:
         raise VerificationError(f'{path}: meta has no config text (meta["cfg"]) to build the model from')
     cfg = Config.fromstring(meta['cfg'], file_format='.py')
     model = build_model(cfg.model, scope=cfg.get('default_scope') or simsiam_mm.registry.SCOPE)
-    state_dict = get_state_dict(ckpt, str(path))
+    state_dict = state_dict_of(ckpt, str(path))
     try:
         load_strict(model, state_dict, str(path))
     except ConversionError as e:

@@ -3,8 +3,10 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from simsiam_mm.errors import SimSiamMMError
 
-class ConversionError(ValueError):
+
+class ConversionError(SimSiamMMError, ValueError):
     """A checkpoint cannot be converted (no backbone keys, shape mismatch, unknown layout); names the file or key."""
 
 

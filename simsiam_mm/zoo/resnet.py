@@ -62,8 +62,16 @@ def split_backbone(state_dict: dict[str, Tensor], source: str,
                 report.unexpected.append(key)
         return backbone
     if 'conv1.weight' in state_dict and any(k.startswith('layer1.') for k in state_dict):
-        report.converted.extend((k, k) for k in state_dict)
-        return dict(state_dict)  # a bare backbone (extract_backbone_weights.py --strip-prefix)
+        # a bare backbone (extract_backbone_weights.py --strip-prefix) or a torchvision ResNet, whose classifier
+        # fc.* is no part of the backbone
+        backbone = {}
+        for key, value in state_dict.items():
+            if key.startswith('fc.'):
+                report.skipped.append((key, 'the classifier of a torchvision ResNet, not part of the backbone'))
+            else:
+                backbone[key] = value
+                report.converted.append((key, key))
+        return backbone
     prefixes = sorted({k.split('.')[0] + '.' for k in state_dict})
     hint = ''
     if any(k.startswith(('module.encoder.', 'encoder.')) for k in state_dict):
@@ -94,10 +102,10 @@ def infer_resnet_arch(backbone: dict[str, Tensor], source: str) -> ResNetArch:
 def extract_backbone_file(src: str, strip_prefix: bool = False,
                           allow_unexpected: bool = False) -> tuple[dict, ConversionReport]:
     """``{'meta', 'state_dict'}`` holding only the backbone of checkpoint ``src`` (with or without ``backbone.``)."""
-    from simsiam_mm.zoo.checkpoint_io import get_state_dict, load_checkpoint_file
-    ckpt = load_checkpoint_file(src)
+    from simsiam_mm.checkpoint import read_checkpoint, state_dict_of
+    ckpt = read_checkpoint(src)
     report = ConversionReport('extract backbone')
-    backbone = split_backbone(get_state_dict(ckpt, str(src)), str(src), report)
+    backbone = split_backbone(state_dict_of(ckpt, str(src)), str(src), report)
     report.check_unexpected(str(src), allow_unexpected)
     prefix = '' if strip_prefix else BACKBONE_PREFIX
     if prefix:

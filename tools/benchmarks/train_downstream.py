@@ -7,9 +7,9 @@ or through ``tools/benchmarks/{mmdetection,mmsegmentation}/dist_train.sh CONFIG 
 
 PRETRAIN is a checkpoint of our pretraining (``tools/train.py`` writes it): only its ``backbone.*`` tensors are used.
 They are saved as ``WORK_DIR/pretrain_backbone.pth`` and every module the config initialises with
-``init_cfg=dict(type='Pretrained', prefix='backbone.')`` (the backbone; also the res5 head of the C4 detectors) loads
-that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and after initialisation when a
-module took none of them or holds a tensor that differs from the checkpoint's. At the end the final metrics are
+``init_cfg=dict(type='CheckedPretrained', prefix='backbone.')`` (the backbone; also the res5 head of the C4 detectors)
+loads that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and at initialisation when
+a module's tensors do not match the checkpoint's by name and shape (:mod:`simsiam_mm.engine.pretrained`). At the end the final metrics are
 printed as a table and written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same command runs on the
 CPU: one process reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo. ``--smoke`` shrinks
 the run to a few iterations at a tiny image scale (what the tests run).
@@ -27,8 +27,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from simsiam_mm.benchmarks import (LastMetricsHook, PretrainedLoadCheckHook, load_backbone_state,
-                                   save_backbone_checkpoint, set_data_root, set_pretrained, smoke_cfg)
+from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
+                                   set_pretrained, smoke_cfg)
+from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.engine.launch import prepare_distributed
 
 
@@ -98,21 +99,21 @@ def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] 
     save_backbone_checkpoint(state, backbone_file(cfg), source=pretrain)
     prepare_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg)
-    check, last = PretrainedLoadCheckHook(state, targets, checkpoint=pretrain), LastMetricsHook()
-    runner.register_hook(check)
+    CheckedPretrainedInit.checks.clear()  # filled when the Runner initialises the weights (runner.train)
+    last = LastMetricsHook()
     runner.register_hook(last)
     for hook in extra_hooks or []:
         runner.register_hook(hook)
     runner.train()
     metrics = last.metrics if last.metrics else runner.test()
-    loaded = [dict(module=r.module, loaded=r.loaded, module_tensors=r.module_tensors,
-                   not_in_checkpoint=len(r.not_in_checkpoint), differ=len(r.differ)) for r in check.reports]
+    loaded = [dict(module=c.module, loaded=len(c.matched), module_tensors=c.expected, not_in_checkpoint=len(c.missing))
+              for _, c in CheckedPretrainedInit.checks]
     result = dict(config=cfg.filename, pretrain=pretrain, work_dir=cfg.work_dir, iters=runner.iter,
                   pretrained_load=loaded, metrics={k: _number(v) for k, v in metrics.items()})
     if is_main_process():
         table = format_table(result['metrics'], f'Final metrics: {osp.basename(cfg.filename)} from {pretrain}')
-        for report in check.reports:
-            print(f'Pretrained {pretrain}: {report.summary()}')
+        for _, check in CheckedPretrainedInit.checks:
+            print(f'Pretrained {pretrain}: {check.summary()}')
         print(table, flush=True)
         with open(cfg.work_dir.rstrip('/') + '.json', 'w') as f:
             json.dump(result, f, indent=2, default=_jsonable)

@@ -9,7 +9,8 @@ checkpoint=OUT)``.
 import argparse
 import sys
 
-from simsiam_mm.zoo import ConversionError, save_atomic
+from simsiam_mm.checkpoint import save_atomic
+from simsiam_mm.errors import SimSiamMMError
 from simsiam_mm.zoo.resnet import extract_backbone_file
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out, report = extract_backbone_file(args.checkpoint, args.strip_prefix, args.allow_unexpected)
         save_atomic(out, args.out)
-    except ConversionError as e:
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.details())

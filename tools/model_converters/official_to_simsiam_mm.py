@@ -10,9 +10,9 @@ is stored in meta['cfg'] (so publish_model.py can publish and verify it).
 import argparse
 import sys
 
-from simsiam_mm.zoo import ConversionError, convert_official_file, save_atomic
-
-
+from simsiam_mm.checkpoint import save_atomic
+from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.zoo import convert_official_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint',
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out, report = convert_official_file(args.checkpoint, args.allow_unexpected, args.config)
         save_atomic(out, args.out)
-    except ConversionError as e:
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.details())

@@ -8,9 +8,8 @@
 import argparse
 import sys
 
-from simsiam_mm.zoo import ConversionError, publish_checkpoint, verify_published
-
-
+from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.zoo import publish_checkpoint, verify_published
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('paths', nargs='+', help='IN OUT to publish; with --verify, the published files to check')
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'published {r.path}\n  sha256 {r.sha256}\n  kept {r.kept_keys} tensors + meta; dropped '
               f'{", ".join(r.dropped) or "nothing"}')
         return 0
-    except ConversionError as e:
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
 

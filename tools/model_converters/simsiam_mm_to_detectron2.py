@@ -10,9 +10,9 @@ import argparse
 import pickle
 import sys
 
-from simsiam_mm.zoo import ConversionError, convert_detectron2_file, write_atomic
-
-
+from simsiam_mm.checkpoint import atomic_write_bytes
+from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.zoo import convert_detectron2_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
-        write_atomic(pickle.dumps(out), args.out)
-    except ConversionError as e:
+        atomic_write_bytes(args.out, pickle.dumps(out))
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.details())

@@ -9,9 +9,9 @@ gets a zero bias (the official model has one, frozen; ours folds it into the BN 
 import argparse
 import sys
 
-from simsiam_mm.zoo import ConversionError, convert_to_official_file, save_atomic
-
-
+from simsiam_mm.checkpoint import save_atomic
+from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.zoo import convert_to_official_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint (backbone.*, neck.mlp.*, head.predictor.mlp.*)')
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
         save_atomic(out, args.out)
-    except ConversionError as e:
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.details())

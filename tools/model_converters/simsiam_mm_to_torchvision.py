@@ -10,9 +10,9 @@ refused unless --cifar-stem: then load it into simsiam_mm.zoo.torchvision_resnet
 import argparse
 import sys
 
-from simsiam_mm.zoo import ConversionError, convert_torchvision_file, save_atomic
-
-
+from simsiam_mm.checkpoint import save_atomic
+from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.zoo import convert_torchvision_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         out, report = convert_torchvision_file(args.checkpoint, not args.no_fc, args.num_classes, args.cifar_stem,
                                                args.allow_unexpected)
         save_atomic(out, args.out)
-    except ConversionError as e:
+    except SimSiamMMError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.details())
