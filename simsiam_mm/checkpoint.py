@@ -268,6 +268,8 @@ def check_weights(module: nn.Module, state: Mapping[str, Tensor], source: str, m
                'another architecture (depth, width, stem) — use the config it was trained with')
     elif check.unexpected and fraction >= min_fraction:
         why = f'{len(check.unexpected)} tensors of the file are not in the model ({_head(check.unexpected)})'
+    elif check.matched and check.missing:
+        why = f'{len(check.missing)} tensors of the model are not in the file ({_head(check.missing, 3)})'
     elif checkpoint_format(state) == 'simsiam_mm':
         why = "the file holds a whole SimSiam model: load its backbone with prefix='backbone.'"
     else:

@@ -19,7 +19,8 @@ from mmpretrain.models import ResNet
 from torch import nn
 
 from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
-from simsiam_mm.checkpoint import read_checkpoint, save_atomic
+from simsiam_mm.checkpoint import read_checkpoint, save_atomic, serialize
+from simsiam_mm.errors import CheckpointError
 from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
                             convert_official_file, convert_to_official_file, convert_torchvision_file,
                             extract_backbone_file, infer_model_cfg, official_to_simsiam_mm, publish_checkpoint,
@@ -357,10 +358,25 @@ def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsy
     cfg.model.neck.num_layers = 3
     ckpt['meta']['cfg'] = cfg.pretty_text
     torch.save(ckpt, tmp_path / 'mismatch.pth')
-    mismatched = publish_checkpoint(tmp_path / 'mismatch.pth', tmp_path / 'mismatch_pub.pth').path
-    with pytest.raises(VerificationError,
-                       match=rf'(?s){re.escape(str(mismatched))}: does not load .*Missing key.*neck\.mlp\.7'):
+    with pytest.raises(CheckpointError, match=r'mismatch.pth: .*another shape, e.g. neck\.mlp\.3'):
+        publish_checkpoint(tmp_path / 'mismatch.pth', tmp_path / 'mismatch_pub.pth')  # refused before writing
+    assert not list(tmp_path.glob('mismatch_pub*'))
+    data = serialize(dict(meta=ckpt['meta'], state_dict=ckpt['state_dict']))  # published by other means
+    mismatched = tmp_path / f'mismatch_pub-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    mismatched.write_bytes(data)
+    with pytest.raises(VerificationError, match=rf'{re.escape(str(mismatched))}: .*another shape, e.g. neck\.mlp\.3'):
         verify_published(mismatched)
+
+
+def test_publish_refuses_a_backbone_only_file_that_verify_would_reject(tmp_path):
+    cfg = small_quick_cfg()
+    ckpt = training_checkpoint(tmp_path / 'epoch_1.pth', cfg)
+    backbone = dict(meta=ckpt['meta'], state_dict={k: v for k, v in ckpt['state_dict'].items()
+                                                   if k.startswith('backbone.')})
+    torch.save(backbone, tmp_path / 'backbone.pth')
+    with pytest.raises(CheckpointError, match=r'backbone.pth: only \d+ of the \d+ tensors of SimSiam .*neck\.'):
+        publish_checkpoint(tmp_path / 'backbone.pth', tmp_path / 'zoo' / 'model.pth')
+    assert not (tmp_path / 'zoo').exists() or not list((tmp_path / 'zoo').iterdir())
 
 
 # ---------------------------------------------------------------- metafile

@@ -4,6 +4,7 @@ import re
 from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
+from simsiam_mm.checkpoint import load_checked
 from simsiam_mm.registry import MODELS, SCOPE
 from simsiam_mm.zoo.report import ConversionError
 from simsiam_mm.zoo.resnet import infer_resnet_arch, split_backbone
@@ -55,8 +56,6 @@ def build_model(model_cfg: dict, scope: str = SCOPE) -> nn.Module:
 
 
 def load_strict(model: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
-    """``model.load_state_dict(state_dict, strict=True)``; a missing, extra or mis-shaped key names ``source``."""
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
-        raise ConversionError(f'{source}: does not load into {type(model).__name__} (strict): {e}') from e
+    """Load ``state_dict`` into ``model`` whole: every tensor present with its shape, nothing extra
+    (:func:`simsiam_mm.checkpoint.check_weights` with ``strict=True``; the error names ``source``)."""
+    load_checked(model, state_dict, source, min_fraction=1.0, strict=True)

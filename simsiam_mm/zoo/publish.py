@@ -24,6 +24,7 @@ from mmengine.config import Config
 import simsiam_mm
 from simsiam_mm.checkpoint import atomic_write_bytes, read_checkpoint, serialize, state_dict_of
 from simsiam_mm.zoo.model import build_model, load_strict
+from simsiam_mm.errors import CheckpointError
 from simsiam_mm.zoo.report import ConversionError
 
 #: meta entries worth publishing (mmengine's Runner writes these).
@@ -66,6 +67,16 @@ def versions() -> dict[str, str]:
                 simsiam_mm_version=simsiam_mm.__version__, torch_version=str(torch.__version__))
 
 
+def model_of_config(cfg_text: str, state_dict: dict, source: str):
+    """Build the model the config text describes and load ``state_dict`` into it whole (strict); raise
+    :class:`~simsiam_mm.errors.CheckpointError` naming ``source`` when the weights are not that whole model (e.g. an
+    extracted backbone: publish the training checkpoint instead)."""
+    cfg = Config.fromstring(cfg_text, file_format='.py')
+    model = build_model(cfg.model, scope=cfg.get('default_scope') or simsiam_mm.registry.SCOPE)
+    load_strict(model, state_dict, source)
+    return model
+
+
 def publish_checkpoint(src: str | Path, out: str | Path, config: str | None = None) -> PublishResult:
     """Write ``src`` stripped of training state as ``<out stem>-<sha8>.pth`` next to ``out``.
 
@@ -85,6 +96,7 @@ def publish_checkpoint(src: str | Path, out: str | Path, config: str | None = No
     if not isinstance(meta.get('cfg'), str):
         raise ConversionError(f'{src}: meta has no config text (meta["cfg"]); pass the config it was trained with '
                               '(--config) so the published file can be verified')
+    model_of_config(meta['cfg'], state_dict, str(src))  # what --verify will check: refuse now, not after publishing
     meta.update(versions())
     dropped = sorted(k for k in ckpt if k not in ('meta', 'state_dict'))
     data = serialize(dict(meta=meta, state_dict=state_dict))
@@ -115,17 +127,12 @@ def verify_published(path: str | Path) -> VerifyResult:
             f'truncated ({path.stat().st_size} bytes); download or publish it again')
     try:
         ckpt = read_checkpoint(path)
-    except ConversionError as e:
-        raise VerificationError(str(e)) from e
-    meta = ckpt.get('meta') or {}
-    if not isinstance(meta.get('cfg'), str):
-        raise VerificationError(f'{path}: meta has no config text (meta["cfg"]) to build the model from')
-    cfg = Config.fromstring(meta['cfg'], file_format='.py')
-    model = build_model(cfg.model, scope=cfg.get('default_scope') or simsiam_mm.registry.SCOPE)
-    state_dict = state_dict_of(ckpt, str(path))
-    try:
-        load_strict(model, state_dict, str(path))
-    except ConversionError as e:
+        meta = ckpt.get('meta') or {}
+        if not isinstance(meta.get('cfg'), str):
+            raise VerificationError(f'{path}: meta has no config text (meta["cfg"]) to build the model from')
+        state_dict = state_dict_of(ckpt, str(path))
+        model = model_of_config(meta['cfg'], state_dict, str(path))
+    except CheckpointError as e:
         raise VerificationError(str(e)) from e
     return VerifyResult(path=path, sha256=sha, num_tensors=len(state_dict),
                         num_parameters=sum(p.numel() for p in model.parameters()),
