@@ -51,7 +51,8 @@ def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 're
     loader.batch_size, loader.num_workers, loader.persistent_workers = batch_size, 0, False
     loader.dataset.data_root, loader.dataset.indices = str(cifar10_root), num_images
     if image_size != 32:
-        loader.dataset.pipeline[1].transforms[0][0].scale = image_size
+        multiview = next(t for t in loader.dataset.pipeline if t.type == 'MultiView')
+        multiview.transforms[0][0].scale = image_size
     if backbone == 'resnet50':
         cfg.model.backbone = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=True)
         cfg.model.neck.update(in_channels=2048, num_layers=3)

@@ -54,7 +54,7 @@ def test_pretraining_recipes(name, total_batch, lr, wd, epochs):
 
 def test_imagenet_views_use_the_mocov2_augmentation():
     cfg = Config.fromfile(str(SIMSIAM / 'simsiam_resnet50_8xb32-coslr-100e_in1k.py'))
-    multiview = cfg.train_dataloader.dataset.pipeline[1]
+    multiview = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MultiView')
     assert multiview.type == 'MultiView' and multiview.num_views == 2
     view = {t.type: t for t in multiview.transforms[0]}
     assert view['RandomResizedCrop'].crop_ratio_range == (0.2, 1.0)

@@ -127,6 +127,10 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tm
     assert all(resumed[i] == reference[i] for i in resumed)  # exact, not approximate
     assert all(killed[i] == reference[i] for i in range(1, 5))
     assert len(set(reference.values())) == 12  # the losses differ from step to step: equality is informative
+    final = torch.load(work / 'iter_12.pth', map_location='cpu')  # torch's default weights_only=True load
+    assert final['meta']['iter'] == 12
+    fixed = [g for g in final['optimizer']['param_groups'] if g.get('fixed_lr')]  # the predictor's lr survived
+    assert len(fixed) == 1 and fixed[0]['lr'] == pytest.approx(fixed[0]['initial_lr'])
 
 
 def test_resumable_sampler_skips_and_keeps_per_sample_seeds():
@@ -260,7 +264,7 @@ def test_default_runtime_enables_the_guards():
     assert cfg.default_hooks.checkpoint.type == 'ResumableCheckpointHook'
     assert any(h['type'] == 'NonFiniteLossHook' for h in cfg.custom_hooks)
     assert cfg.train_dataloader.sampler.type == 'ResumableSampler'
-    assert cfg.train_dataloader.dataset.pipeline[0].type == 'SafeLoadImageFromFile'
+    assert [t.type for t in cfg.train_dataloader.dataset.pipeline[:2]] == ['SeedSampleRNG', 'SafeLoadImageFromFile']
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,8 +395,8 @@ def _quick(cifar10_root) -> Config:
      'train_dataloader'),
     (lambda c: c.train_dataloader.update(batchsize=8),
      'train_dataloader.batchsize: unknown dataloader key; nearest valid names: batch_size'),
-    (lambda c: c.train_dataloader.dataset.pipeline[1].transforms[0][0].update(scal=32),
-     'train_dataloader.dataset.pipeline[1].transforms[0][0].scal: unknown key for RandomResizedCrop'),
+    (lambda c: c.train_dataloader.dataset.pipeline[2].transforms[0][0].update(scal=32),
+     'train_dataloader.dataset.pipeline[2].transforms[0][0].scal: unknown key for RandomResizedCrop'),
     (lambda c: c.optim_wrapper.optimizer.update(momentun=0.9),
      "optim_wrapper.optimizer.momentun: unknown key for SGD (optimizer type 'SGD'); nearest valid names: momentum"),
     (lambda c: c.default_hooks.checkpoint.update(type='ResumableCheckpointHok'),

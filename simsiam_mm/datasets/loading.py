@@ -16,7 +16,6 @@ from mmengine import fileio
 from mmengine.logging import print_log
 from PIL import Image, ImageFile, ImageOps
 
-from simsiam_mm.datasets.samplers import seed_sample_rngs
 from simsiam_mm.errors import CorruptImageError
 from simsiam_mm.registry import TRANSFORMS
 
@@ -65,9 +64,6 @@ class SafeLoadImageFromFile(BaseTransform):
         to_float32: return float32 instead of uint8.
         backend_args: file backend arguments, as for ``LoadImageFromFile``.
 
-    As the first transform it also seeds the random generators from the sample's ``aug_seed`` when the index comes
-    from :class:`ResumableSampler` (see :func:`seed_sample_rngs`).
-
     Counts are per process (each dataloader worker counts the images it loaded), so the fraction is an estimate over
     that worker's share of the data.
 
@@ -91,7 +87,6 @@ class SafeLoadImageFromFile(BaseTransform):
         self.num_skipped = 0
 
     def transform(self, results: dict) -> dict | None:
-        seed_sample_rngs(results)  # the augmentations that follow draw from this sample's own seed, if it has one
         filename = results['img_path']
         self.num_loaded += 1
         try:

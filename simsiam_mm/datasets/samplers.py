@@ -1,9 +1,11 @@
-"""A ``DefaultSampler`` that can start an epoch part-way through, and that gives every sample its own augmentation seed.
+"""Exact resume, by one mechanism: a sampler that can start an epoch part-way through, and a seed per sample.
 
-Both serve exact resume: a killed run continues with the same samples *and* the same random augmentations. The
-per-sample seed makes the augmentation of a sample a function of (sampler seed, epoch, index) alone, so it does not
-depend on which dataloader worker (persistent or not) loads it, how many workers or processes there are, or where in
-the epoch the run was resumed; worker generator states, which no checkpoint can hold, stop mattering.
+A killed run continues with the same samples *and* the same random augmentations. :class:`ResumableSampler` hands
+out each index as a :class:`SeededIndex` carrying a seed that is a function of (sampler seed, epoch, index) alone;
+:class:`SeedSampleRNG`, the first step of the training pipeline, seeds python's, numpy's and torch's generators from
+it before any augmentation draws. The augmentation of a sample therefore does not depend on which dataloader worker
+(persistent or not) loads it, how many workers or processes there are, or where in the epoch the run was resumed, and
+no generator state needs to be saved or restored.
 """
 import random
 from collections.abc import Iterator
@@ -12,15 +14,16 @@ import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler
 
-from simsiam_mm.engine.rng import set_rng_state
-from simsiam_mm.registry import DATA_SAMPLERS
+from mmcv.transforms import BaseTransform
+
+from simsiam_mm.registry import DATA_SAMPLERS, TRANSFORMS
 
 
 class SeededIndex(int):
     """A dataset index (an ``int`` for every consumer) carrying ``aug_seed``, the seed of this sample's augmentation.
 
-    mmengine's ``BaseDataset`` stores the index as ``results['sample_idx']``, where :func:`seed_sample_rngs` (called
-    by ``SafeLoadImageFromFile``, the first transform) finds it inside the dataloader worker.
+    mmengine's ``BaseDataset`` stores the index as ``results['sample_idx']``, where :class:`SeedSampleRNG` (the first
+    transform) finds it inside the dataloader worker.
     """
 
     aug_seed: int
@@ -39,13 +42,35 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed % 2**32, epoch, index]).generate_state(1)[0])
 
 
-def seed_sample_rngs(results: dict) -> None:
-    """Seed python's, numpy's and torch's generators from the sample's :class:`SeededIndex`, if it has one."""
+def seed_sample_rngs(results: dict) -> bool:
+    """Seed python's, numpy's and torch's generators from the sample's :class:`SeededIndex`; ``False`` if it has
+    none (an index from another sampler)."""
     aug_seed = getattr(results.get('sample_idx'), 'aug_seed', None)
-    if aug_seed is not None:
-        random.seed(aug_seed)
-        np.random.seed(aug_seed)
-        torch.manual_seed(aug_seed)
+    if aug_seed is None:
+        return False
+    random.seed(aug_seed)
+    np.random.seed(aug_seed)
+    torch.manual_seed(aug_seed)
+    return True
+
+
+@TRANSFORMS.register_module()
+class SeedSampleRNG(BaseTransform):
+    """The first step of a training pipeline: seed the generators from the sample's own seed (see the module doc).
+
+    Any loader and augmentations may follow (``SafeLoadImageFromFile``, mmcv's ``LoadImageFromFile``, ...). Without a
+    :class:`ResumableSampler` the results pass through unchanged.
+
+    Examples:
+        >>> step = SeedSampleRNG()
+        >>> _ = step(dict(sample_idx=SeededIndex(3, aug_seed=7))); a = torch.rand(1)
+        >>> _ = step(dict(sample_idx=SeededIndex(3, aug_seed=7))); torch.equal(a, torch.rand(1))
+        True
+    """
+
+    def transform(self, results: dict) -> dict:
+        seed_sample_rngs(results)
+        return results
 
 
 @DATA_SAMPLERS.register_module()
@@ -54,13 +79,12 @@ class ResumableSampler(DefaultSampler):
     ``world_size``-th index for this rank) plus a one-shot :meth:`resume`.
 
     mmengine's ``EpochBasedTrainLoop`` resumed from a checkpoint saved mid-epoch (``by_epoch=False``) would replay
-    the whole epoch; :class:`ResumableCheckpointHook` instead calls ``resume(skip, rng_state)`` so the next epoch
-    iteration drops the ``skip`` samples this rank already trained on and, right before the first sample is loaded,
-    puts the random generators back where the interrupted run saved them. The epoch then ends at the same iteration
-    as it would have without the interruption.
+    the whole epoch; :class:`ResumableCheckpointHook` instead calls ``resume(skip)`` so the next epoch iteration
+    drops the ``skip`` samples this rank already trained on. The epoch then ends at the same iteration as it would
+    have without the interruption.
 
     With ``seed_per_sample`` (default) each index is a :class:`SeededIndex` whose ``aug_seed`` depends on (seed,
-    epoch, index) only; ``SafeLoadImageFromFile`` seeds the generators from it before the augmentations run.
+    epoch, index) only; :class:`SeedSampleRNG` seeds the generators from it before the augmentations run.
 
     Examples:
         >>> sampler = ResumableSampler(list(range(10)), seed=0)
@@ -75,25 +99,16 @@ class ResumableSampler(DefaultSampler):
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=round_up)
         self.seed_per_sample = seed_per_sample
         self._skip = 0
-        self._rng_state: dict | None = None
 
-    def resume(self, skip: int, rng_state: dict | None = None) -> None:
-        """Make the next iteration start at position ``skip`` of this epoch's order and restore ``rng_state``."""
+    def resume(self, skip: int) -> None:
+        """Make the next iteration start at position ``skip`` of this epoch's order."""
         if not 0 <= skip <= self.num_samples:
             raise ValueError(f'ResumableSampler.resume: skip={skip} outside [0, {self.num_samples}]')
-        self._skip, self._rng_state = skip, rng_state
+        self._skip = skip
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
-        skip, rng_state = self._skip, self._rng_state
-        self._skip, self._rng_state = 0, None  # one-shot: later epochs start at 0
-        return self._generate(indices[skip:], rng_state, self.seed if self.seed_per_sample else None, self.epoch)
-
-    @staticmethod
-    def _generate(indices: list[int], rng_state: dict | None, seed: int | None, epoch: int) -> Iterator[int]:
-        # runs at the first next(), i.e. after DataLoader.__iter__ drew its base seed and right before the first
-        # sample of the resumed epoch is loaded: the point where the interrupted run saved its generator states
-        if rng_state is not None:
-            set_rng_state(rng_state)
-        for index in indices:
-            yield index if seed is None else SeededIndex(index, sample_seed(seed, epoch, index))
+        skip, self._skip = self._skip, 0  # one-shot: later epochs start at 0
+        if not self.seed_per_sample:
+            return iter(indices[skip:])
+        return (SeededIndex(i, sample_seed(self.seed, self.epoch, i)) for i in indices[skip:])

@@ -11,7 +11,6 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from simsiam_mm.checkpoint import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint, checkpoints_in,
                                    commit_file)
-from simsiam_mm.engine.rng import gather_rng_states, get_rng_state, set_rng_state
 from simsiam_mm.registry import HOOKS
 
 
@@ -23,12 +22,13 @@ class ResumableCheckpointHook(CheckpointHook):
        ``last_checkpoint`` is replaced the same way, and only then is the oldest checkpoint beyond
        ``max_keep_ckpts`` deleted (mmengine deletes it first). A kill during saving leaves the previous checkpoint
        and a ``last_checkpoint`` naming it.
-    2. **Exact resume.** The checkpoint also stores every rank's python/numpy/torch generator states and the
-       sampler seed (``checkpoint['resume_state']``). On resume from a checkpoint saved mid-epoch (``by_epoch=False``)
-       the :class:`~simsiam_mm.datasets.ResumableSampler` skips the samples already trained on (mmengine would replay
-       the epoch from its start) and restores the generators right before the next sample is loaded, so the losses
-       continue as in the uninterrupted run (``EpochBasedTrainLoop``, ``num_workers=0``: worker processes keep their
-       own generators, which no checkpoint can hold; with workers the data order is still exact).
+    2. **Exact resume.** On resume from a checkpoint saved mid-epoch (``by_epoch=False``) the
+       :class:`~simsiam_mm.datasets.ResumableSampler` skips the samples already trained on (mmengine would replay the
+       epoch from its start). The random augmentations follow by themselves: each sample's generators are seeded
+       from (sampler seed, epoch, index) by :class:`~simsiam_mm.datasets.SeedSampleRNG`, the first pipeline step, so
+       the losses continue bit for bit as in the uninterrupted run, with any number of (persistent) workers. The
+       checkpoint stores only the sampler seed (``checkpoint['resume_state']``), for runs whose seed was drawn at
+       random.
     3. **Checked input.** Resuming from a missing, truncated or corrupt file stops before anything is built, with a
        message naming the file and the newest complete checkpoint beside it.
 
@@ -39,9 +39,7 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._rng_states: list[dict] | None = None
         self._resume_state: dict | None = None
-        self._epoch_start_rng: dict | None = None
 
     # ---- checking the checkpoint to resume from ----------------------------------------------------------------
     def before_run(self, runner) -> None:
@@ -70,7 +68,6 @@ class ResumableCheckpointHook(CheckpointHook):
 
     # ---- saving ------------------------------------------------------------------------------------------------
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
-        self._rng_states = gather_rng_states()  # a collective: every rank runs this method
         outdated = None
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
@@ -86,7 +83,6 @@ class ResumableCheckpointHook(CheckpointHook):
             self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
             save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
             by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
-        self._rng_states = None
         if not is_main_process():
             return
         if atomic:
@@ -101,9 +97,7 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         sampler = getattr(runner.train_dataloader, 'sampler', None)
-        checkpoint['resume_state'] = dict(
-            rng=self._rng_states if self._rng_states is not None else [get_rng_state()],
-            sampler_seed=getattr(sampler, 'seed', None))
+        checkpoint['resume_state'] = dict(sampler_seed=getattr(sampler, 'seed', None))
 
     # ---- resuming ----------------------------------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -113,29 +107,23 @@ class ResumableCheckpointHook(CheckpointHook):
     def _prepare_resume(self, runner) -> None:
         state, self._resume_state = self._resume_state, None
         if state is None:
-            if runner.iter > 0:
-                print_log('ResumableCheckpointHook: the checkpoint holds no generator states (saved by another '
-                          'hook); training continues, but not with the exact random augmentations of an '
-                          'uninterrupted run.', logger='current', level=logging.WARNING)
             return
         loader = runner.train_dataloader
         sampler = loader.sampler
         if state.get('sampler_seed') is not None and hasattr(sampler, 'seed'):
             sampler.seed = state['sampler_seed']
-        rank, world_size = get_dist_info()
-        rng = state['rng'][rank] if len(state['rng']) == world_size else None
-        if rng is None:
-            print_log(f'ResumableCheckpointHook: the checkpoint was saved by {len(state["rng"])} processes, this run '
-                      f'has {world_size}: generator states are not restored.', logger='current',
-                      level=logging.WARNING)
+        if not _seeds_each_sample(loader):
+            print_log('ResumableCheckpointHook: the training pipeline does not start with SeedSampleRNG (or the '
+                      'sampler is not a ResumableSampler), so the resumed run draws other random augmentations than '
+                      "the interrupted one would have; put dict(type='SeedSampleRNG') first in the pipeline.",
+                      logger='current', level=logging.WARNING)
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             print_log(f'ResumableCheckpointHook: exact mid-epoch resume needs EpochBasedTrainLoop, not '
                       f'{type(runner.train_loop).__name__} (which replays the data it skips).', logger='current',
                       level=logging.WARNING)
             return
         done = runner.iter - runner.epoch * len(loader)  # batches of this epoch already trained
-        if done == 0:  # saved at the end of an epoch: restore before the next epoch's DataLoader iterator
-            self._epoch_start_rng = rng
+        if done == 0:  # saved at the end of an epoch: the next epoch starts at its beginning anyway
             return
         if not hasattr(sampler, 'resume') or loader.batch_size is None:
             print_log(f'ResumableCheckpointHook: checkpoint saved after {done} of {len(loader)} batches of epoch '
@@ -143,12 +131,14 @@ class ResumableCheckpointHook(CheckpointHook):
                       "replayed from its start. Use train_dataloader.sampler=dict(type='ResumableSampler').",
                       logger='current', level=logging.WARNING)
             return
-        sampler.resume(done * loader.batch_size, rng)
+        sampler.resume(done * loader.batch_size)
         print_log(f'ResumableCheckpointHook: resuming epoch {runner.epoch + 1} at batch {done + 1}/{len(loader)} '
-                  f'(iteration {runner.iter + 1}) with the saved generator states.', logger='current',
-                  level=logging.INFO)
+                  f'(iteration {runner.iter + 1}).', logger='current', level=logging.INFO)
 
-    def before_train_epoch(self, runner) -> None:
-        if self._epoch_start_rng is not None:
-            set_rng_state(self._epoch_start_rng)
-            self._epoch_start_rng = None
+
+def _seeds_each_sample(loader) -> bool:
+    """Whether the loader's sampler hands out per-sample seeds and its dataset's pipeline applies them first."""
+    pipeline = getattr(getattr(loader, 'dataset', None), 'pipeline', None)
+    transforms = getattr(pipeline, 'transforms', None) or []
+    return (getattr(loader.sampler, 'seed_per_sample', False) and bool(transforms)
+            and type(transforms[0]).__name__ == 'SeedSampleRNG')

@@ -307,9 +307,9 @@ def pipeline_check(case: dict, args: argparse.Namespace, n: int = 32) -> dict:
     from simsiam_mm.registry import TRANSFORMS
     loader = loader_config(Config(), 'ours', case, args)
     pipeline = copy.deepcopy(loader['dataset']['pipeline'])
-    load = pipeline[0]  # (Safe)LoadImageFromFile
+    load = next(t for t in pipeline if 'Load' in t['type'])  # (Safe)LoadImageFromFile
     multiview = next(t for t in pipeline if t['type'] == 'MultiView')
-    rest = [t for t in pipeline if t is not load and t is not multiview]
+    rest = [t for t in pipeline if t is not load and t is not multiview and t['type'] != 'SeedSampleRNG']
     per_view = [dict(multiview, transforms=[[load, *view] for view in multiview['transforms']]), *rest]
     load_cls = TRANSFORMS.get(load['type'])
     original, calls = load_cls.transform, {'n': 0}

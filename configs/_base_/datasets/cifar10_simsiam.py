@@ -13,6 +13,7 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
+    dict(type='SeedSampleRNG'),  # this sample's own augmentation seed (ResumableSampler): exact resume
     dict(type='SafeLoadImageFromFile', max_skip_fraction=0.01),  # skips corrupt files, up to 1%
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs'),
