@@ -20,6 +20,9 @@ from torch import Tensor, nn
 from simsiam_mm.zoo.checkpoint_io import save_atomic
 
 PREFIX = 'backbone.'
+# the initialisers whose checkpoint set_pretrained points at PRETRAIN: the checked one the shipped configs use
+# (simsiam_mm/engine/pretrained.py) and mmengine's plain one
+PRETRAINED_TYPES = ('CheckedPretrained', 'Pretrained')
 
 
 def _read_checkpoint(checkpoint: str) -> Any:
@@ -76,7 +79,8 @@ def save_backbone_checkpoint(state: 'OrderedDict[str, Tensor]', path: str, sourc
 
 
 def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> list[str]:
-    """Point every ``init_cfg=dict(type='Pretrained', prefix=prefix)`` in a model config at ``checkpoint``.
+    """Point every ``init_cfg=dict(type='CheckedPretrained' or 'Pretrained', prefix=prefix)`` in a model config at
+    ``checkpoint``.
 
     Returns the dotted module paths that will be initialised (``['backbone']``, or ``['backbone',
     'roi_head.shared_head']`` for a C4 detector whose res5 head starts from ``backbone.layer4``). Raises
@@ -94,7 +98,7 @@ def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> li
         if not isinstance(node, dict):
             return
         init = node.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained' and init.get('prefix') == prefix:
+        if isinstance(init, dict) and init.get('type') in PRETRAINED_TYPES and init.get('prefix') == prefix:
             init['checkpoint'] = checkpoint
             targets.append('.'.join(path))
         for key, value in node.items():
@@ -103,7 +107,7 @@ def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> li
 
     visit(model_cfg, ())
     if not targets:
-        raise ValueError(f'the model config has no init_cfg=dict(type="Pretrained", prefix="{prefix}"): '
+        raise ValueError(f'the model config has no init_cfg=dict(type="CheckedPretrained", prefix="{prefix}"): '
                          f'nothing would be initialised from {checkpoint}')
     if model_cfg.get('pretrained'):
         raise ValueError(f'model.pretrained={model_cfg["pretrained"]!r} would override the backbone init_cfg; '

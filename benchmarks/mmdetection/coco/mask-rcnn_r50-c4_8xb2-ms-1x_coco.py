@@ -18,14 +18,14 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),
     roi_head=dict(
         shared_head=dict(
             type='ResLayerExtraNorm',  # res5 + one BN (MoCo's Res5ROIHeadsExtraNorm; mmpretrain)
             norm_cfg=norm_cfg,
             norm_eval=False,
             style='pytorch',
-            init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.'))))
+            init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.'))))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),

@@ -14,7 +14,7 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=dict(norm_cfg=norm_cfg),  # "We also use SyncBN in the newly initialized layers (e.g., FPN)"
     roi_head=dict(
         bbox_head=dict(type='Shared4Conv1FCBBoxHead', norm_cfg=norm_cfg),

@@ -17,14 +17,14 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',  # stride in the 3x3 conv, as in torchvision / mmpretrain ResNets
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),
     roi_head=dict(
         shared_head=dict(
             type='ResLayerExtraNorm',  # res5 + one BN (MoCo's Res5ROIHeadsExtraNorm; mmpretrain)
             norm_cfg=norm_cfg,
             norm_eval=False,
             style='pytorch',
-            init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),  # res5 = backbone.layer4
+            init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),  # res5 = backbone.layer4
         bbox_head=dict(num_classes=20)))
 
 # 11-point VOC07 AP at IoU 0.50, ..., 0.95: AP50, AP75 and their mean AP, as detectron2's VOC evaluator reports

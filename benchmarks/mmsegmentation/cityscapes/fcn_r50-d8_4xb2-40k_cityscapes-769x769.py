@@ -13,7 +13,7 @@ model = dict(
         type='ResNet',
         style='pytorch',
         norm_eval=False,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
+        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
 # simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)

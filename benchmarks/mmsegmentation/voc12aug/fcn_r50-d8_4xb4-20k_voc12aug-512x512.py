@@ -12,7 +12,7 @@ model = dict(
         type='ResNet',  # plain 7x7 stem as pretrained (the base's ResNetV1c has a 3-conv deep stem)
         style='pytorch',
         norm_eval=False,  # SyncBN trained (the base already has norm_cfg=SyncBN, frozen_stages=-1)
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
+        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
 # simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)

@@ -21,7 +21,7 @@ model = dict(
         depth=18,
         out_indices=(3, ),
         frozen_stages=4,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -20,7 +20,7 @@ model = dict(
     backbone=dict(
         frozen_stages=4,  # stem + 4 stages frozen, their BN in eval mode: only the fc learns
         # The SimSiam pretraining checkpoint: keys 'backbone.*' -> the backbone (projector/predictor are dropped).
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     head=dict(init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))  # main_lincls: fc ~ N(0, 0.01), b=0
 
 train_dataloader = dict(batch_size=512)
