@@ -62,7 +62,7 @@ def test_config_follows_protocol_and_builds(config: Path) -> None:
     assert backbone.norm_eval is False and backbone.style == 'pytorch'
     assert backbone.get('frozen_stages', -1) == -1
     assert backbone.type == 'ResNet' and backbone.depth == 50  # plain 7x7 stem, as pretrained (not ResNetV1c)
-    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
+    assert backbone.init_cfg == dict(type='CheckedPretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert not cfg.model.get('pretrained')
     assert cfg.custom_imports.imports == ['simsiam_mm']  # ResLayerExtraNorm, weights_only-safe checkpoint loading
 

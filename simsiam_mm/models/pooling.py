@@ -25,14 +25,15 @@ PROTOCOL_INPUT_SIZE = 224  # the side of the images the windows were chosen for 
 RESNET_STAGE_STRIDES = (2, 4, 8, 16, 32)  # feature1 (stem, before the max-pool), res2..res5
 
 
-def pooled_side(side: int, kernel_size: int, stride: int, padding: int = 0) -> int:
-    """The output side of ``nn.AvgPool2d(kernel_size, stride, padding)`` (``ceil_mode=False``) on a ``side`` map.
+def pooled_side(side: int, kernel_size: int, stride: int | None = None, padding: int = 0) -> int:
+    """The output side of ``nn.AvgPool2d(kernel_size, stride, padding)`` (``ceil_mode=False``; the stride defaults
+    to the kernel size, as there) on a ``side`` map.
 
     Examples:
         >>> pooled_side(112, **SPECIFIED_POOL_PARAMS[0])
         12
     """
-    return (side + 2 * padding - kernel_size) // stride + 1
+    return (side + 2 * padding - kernel_size) // (stride or kernel_size) + 1
 
 
 def stage_sides(input_size: int = PROTOCOL_INPUT_SIZE) -> tuple[int, ...]:

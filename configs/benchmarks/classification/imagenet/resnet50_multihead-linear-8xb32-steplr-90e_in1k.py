@@ -23,6 +23,9 @@ model = dict(
         out_indices=(0, 1, 2, 3, 4),  # 0 = stem, 1..4 = res2..res5
         frozen_stages=4,
         norm_eval=True,
+        # mmpretrain's ResNet zeroes the last BN of every block after loading unless init_cfg's type is
+        # exactly 'Pretrained': off, or the checked initialiser's weights would be overwritten
+        zero_init_residual=False,
         # refuses a checkpoint whose 'backbone.*' tensors do not fit (simsiam_mm/engine/pretrained.py)
         init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     neck=None,
