@@ -228,7 +228,8 @@ def low_shot_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.
 
 def low_shot_svm(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                  ks: Sequence[int] = LOW_SHOT_K, num_draws: int = LOW_SHOT_DRAWS,
-                 costs: Sequence[float] = DEFAULT_COSTS, classes: Sequence[str] = VOC_CLASSES, seed: int = 0) -> dict[int, dict]:
+                 costs: Sequence[float] = DEFAULT_COSTS, classes: Sequence[str] = VOC_CLASSES,
+                 seed: int = 0) -> dict[int, dict]:
     """Low-shot VOC07 SVM: for each k, mAP (%) per cost averaged over ``num_draws`` draws, and the best cost's.
 
     Returns ``{k: {'mAP': best mean mAP, 'cost': best cost, 'per_cost': {cost: mean mAP}, 'std': std over draws at

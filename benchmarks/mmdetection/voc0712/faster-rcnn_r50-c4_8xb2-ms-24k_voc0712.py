@@ -24,7 +24,8 @@ model = dict(
             norm_cfg=norm_cfg,
             norm_eval=False,
             style='pytorch',
-            init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),  # res5 = backbone.layer4
+            # res5 = backbone.layer4
+            init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),
         bbox_head=dict(num_classes=20)))
 
 # 11-point VOC07 AP at IoU 0.50, ..., 0.95: AP50, AP75 and their mean AP, as detectron2's VOC evaluator reports
