@@ -131,3 +131,26 @@ def test_checked_pretrained_resolves_from_every_scope():
         with DefaultScope.overwrite_default_scope(scope):
             init = WEIGHT_INITIALIZERS.build(dict(type='CheckedPretrained', checkpoint='x.pth', prefix='backbone.'))
         assert type(init).__name__ == 'CheckedPretrainedInit', scope
+
+
+def test_checked_pretrained_survives_mmpretrain_zero_init_residual(tmp_path):
+    """mmpretrain's ResNet zeroes each block's last BN after its initializers ran, unless the init type is exactly
+    'Pretrained': CheckedPretrained must keep the loaded weights (zero_init_residual=True is mmpretrain's default)."""
+    import simsiam_mm  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models import ResNet
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    source = ResNet(depth=18)
+    for m in source.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    path = tmp_path / 'simsiam.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in source.state_dict().items()}}, path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(type='ResNet', depth=18, zero_init_residual=True, init_cfg=dict(
+            type='CheckedPretrained', checkpoint=str(path), prefix='backbone.')))
+    model.init_weights()
+    assert torch.equal(model.layer1[0].bn2.weight, source.layer1[0].bn2.weight)  # not zeroed
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items()
+               if not k.endswith('num_batches_tracked'))

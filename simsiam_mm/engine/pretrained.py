@@ -52,6 +52,11 @@ class CheckedPretrainedInit(PretrainedInit):
         state = strip_prefix(state, self.prefix or '', source)
         check = load_checked(module, state, source if not self.prefix else f"{source} (prefix='{self.prefix}')",
                              self.min_fraction)
+        if getattr(module, 'zero_init_residual', False):
+            # mmpretrain's ResNet.init_weights zeroes the last BN of every block after this initializer ran, unless
+            # its init type is exactly 'Pretrained' (mmpretrain/models/backbones/resnet.py); pretrained weights
+            # supersede zero-init there, and must here too, or the loaded BN weights would be silently overwritten
+            module.zero_init_residual = False
         CheckedPretrainedInit.checks.append((source, check))
         print_log(f'{source}: {check.summary()}', logger='current')
 

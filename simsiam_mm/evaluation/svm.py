@@ -1,15 +1,21 @@
 """PASCAL VOC07 linear-SVM classification of frozen features, full and low-shot (Goyal et al., ICCV 2019).
 
-Protocol (Goyal, Mahajan, Gupta, Misra, "Scaling and Benchmarking Self-Supervised Visual Representation Learning",
-Sec. 5 / their fair_self_supervision_benchmark, reused by OpenSelfSup/mmselfsup): features of one stage are pooled
-to about 9k dimensions, l2-normalised per image, and one linear SVM per class is trained one-vs-rest on VOC07
-trainval ("positive" = an image with a non-difficult object of the class, "difficult-only" images are ignored) with
-``LinearSVC(C, class_weight={1: 2, -1: 1}, loss='squared_hinge', penalty='l2')``; the cost C is chosen per class by
-k-fold cross-validation AP on trainval; the score is the mean over classes of the test AP.
+Protocol of Goyal, Mahajan, Gupta, Misra, "Scaling and Benchmarking Self-Supervised Visual Representation Learning"
+(their fair_self_supervision_benchmark) as run by mmselfsup 0.x (``tools/benchmarks/classification/svm_voc07/``,
+the scripts behind the published SimSiam numbers):
 
-Low-shot: for each k in (1, 2, 4, 8, 16, 32, 64, 96), each of several independent draws keeps, per class, k random
-positives and (num_classes - 1) * k random negatives of trainval; an SVM per cost is trained on them and scored on the
-full test set. Reported: for each k, the mean mAP over draws at the best cost (as in their ``aggregate_low_shot``).
+- features: one stage, average-pooled with the reference's fixed windows (:mod:`simsiam_mm.models.pooling`) to
+  about 9k dimensions, of images resized short side 256 then to 224x224 (no crop, :data:`EXTRACT_PIPELINE`),
+  l2-normalised per image;
+- full SVM: one ``LinearSVC(C, class_weight={1: 2, -1: 1}, loss='squared_hinge', penalty='l2', dual=True,
+  tol=1e-4, max_iter=2000)`` per class, one-vs-rest on VOC07 trainval, where an image whose only instances of the
+  class are "difficult" is a NEGATIVE (``train_svm_kfold.py``: ``cls_labels[cls_labels == 0] = -1`` only); the cost is
+  chosen per class from :data:`DEFAULT_COSTS` by ``cross_val_score(cv=3, scoring='average_precision')`` (first best in
+  the list order, ``test_svm.py``); the score is the mean over classes of the test AP, difficult-only images ignored;
+- low-shot: for each k in (1, 2, 4, 8, 16, 32, 64, 96), each of several independent draws keeps, per class, k random
+  positives and (num_classes - 1) * k random negatives of trainval (difficult-only images are never drawn,
+  ``svm_helper.get_cls_feats_labels``); an SVM per cost is trained on them and scored on the full test set
+  (difficult ignored). Reported: for each k, the mean mAP over draws at the best cost (``aggregate_low_shot``).
 """
 import warnings
 import xml.etree.ElementTree as ET
@@ -21,17 +27,33 @@ import numpy as np
 
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
                'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
-DEFAULT_COSTS = (0.01, 0.1, 1.0, 10.0, 100.0)
+# mmselfsup 0.x tools/benchmarks/classification/svm_voc07/tools/eval_svm_full.sh (costs="1.0,10.0,100.0") extended
+# by svm_helper.py parse_cost_list with 0.5**4 .. 0.5**19: 19 costs, in this order (ties go to the earlier one).
+DEFAULT_COSTS: tuple[float, ...] = (1.0, 10.0, 100.0) + tuple(0.5**n for n in range(4, 20))
+# mmselfsup 0.x tools/benchmarks/classification/svm_voc07/tools/eval_svm_lowshot.sh (shots, 5 samples).
 LOW_SHOT_K = (1, 2, 4, 8, 16, 32, 64, 96)
+LOW_SHOT_DRAWS = 5
+# mmselfsup 0.x tools/benchmarks/classification/svm_voc07/tools/train_svm_kfold.py: cross_val_score(cv=3, ...).
+CV_FOLDS = 3
+# Feature extraction images: mmselfsup configs/benchmarks/classification/svm_voc07.py extract_pipeline
+# (ResizeEdge 256, then Resize to 224x224: the whole image, squashed, no crop).
+RESIZE_SHORT_SIDE, EXTRACT_SIZE = 256, 224
 
-# ``(feature size per stage)`` for ResNet-50's 5 outputs (stem, res2..res5) at 224 px pooled to ~9k dims (mmselfsup's
-# MultiPooling 'adaptive' sizes): 64x12x12, 256x6x6, 512x4x4, 1024x3x3, 2048x2x2. ResNet-18 stages get the same sizes.
-STAGE_POOL_SIZES = (12, 6, 4, 3, 2)
+
+def extract_pipeline(resize: int = RESIZE_SHORT_SIDE, size: int = EXTRACT_SIZE) -> list[dict]:
+    """The mmpretrain pipeline of the SVM feature extraction: short side to ``resize``, then the whole image to
+    ``size`` x ``size`` (aspect ratio not kept, nothing cropped)."""
+    return [dict(type='LoadImageFromFile'),
+            dict(type='ResizeEdge', scale=resize, edge='short', backend='pillow'),
+            dict(type='Resize', scale=(size, size), keep_ratio=False, backend='pillow'),
+            dict(type='PackInputs')]
 
 
 def load_voc_split(voc_root: str | Path, split: str,
                    classes: Sequence[str] = VOC_CLASSES) -> tuple[list[Path], np.ndarray]:
-    """Image paths and an NxC label matrix (1 positive, -1 negative, 0 difficult-only: ignored) of a VOC split.
+    """Image paths and an NxC label matrix of a VOC split: 1 = a non-difficult instance of the class, -1 = none,
+    0 = only difficult instances (a negative for full-SVM training, ignored at test and in low-shot draws; see
+    :func:`train_labels`).
 
     Reads ``ImageSets/Main/<split>.txt`` and each image's ``Annotations/<id>.xml`` in the standard VOCdevkit layout
     (``voc_root`` is e.g. ``VOCdevkit/VOC2007``). Object names outside ``classes`` raise, naming the file.
@@ -62,7 +84,7 @@ def load_voc_split(voc_root: str | Path, split: str,
             if not difficult:
                 labels[row, c] = 1
             elif labels[row, c] == -1:
-                labels[row, c] = 0  # only difficult instances: ignored for this class
+                labels[row, c] = 0  # only difficult instances (so far)
     return paths, labels
 
 
@@ -129,44 +151,65 @@ def _trainable(y: np.ndarray) -> str | None:
     return None
 
 
-def choose_cost(x: np.ndarray, y: np.ndarray, costs: Sequence[float], folds: int = 3, seed: int = 0) -> float:
-    """The cost with the best mean k-fold cross-validation AP on (x, y); the largest fold count the positives allow
-    (at least 2); the middle cost when there are too few positives to cross-validate."""
-    from sklearn.model_selection import StratifiedKFold
-    n_min = min(int((y == 1).sum()), int((y == -1).sum()))
-    folds = min(folds, n_min)
-    if folds < 2:
-        return float(costs[len(costs) // 2])
-    best, best_ap = costs[0], -1.0
-    for cost in costs:
-        aps = []
-        for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-            aps.append(voc_ap(_fit_score(x[tr], y[tr], x[va], cost, seed), y[va]))
-        if np.nanmean(aps) > best_ap:
-            best, best_ap = cost, float(np.nanmean(aps))
-    return float(best)
+def train_labels(y: np.ndarray) -> np.ndarray:
+    """Full-SVM training targets of one class from 1/-1/0 labels: difficult-only (0) becomes a negative, every image
+    is kept (mmselfsup 0.x ``train_svm_kfold.py``: ``cls_labels[np.where(cls_labels == 0)] = -1``, on labels where
+    absent is 0 and difficult is -1, so both end up -1).
+
+    Examples:
+        >>> train_labels(np.array([1, -1, 0]))
+        array([ 1, -1, -1], dtype=int8)
+    """
+    out = y.astype(np.int8, copy=True)
+    out[out == 0] = -1
+    return out
+
+
+def cross_val_ap(x: np.ndarray, y: np.ndarray, cost: float, folds: int = CV_FOLDS, seed: int = 0) -> float:
+    """Mean ``folds``-fold cross-validation AP of the class SVM at ``cost``: sklearn's
+    ``cross_val_score(clf, x, y, cv=folds, scoring='average_precision')`` (unshuffled stratified folds, sklearn's
+    non-interpolated AP), as the reference's ``train_svm_kfold.py``."""
+    from sklearn.model_selection import cross_val_score
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # ConvergenceWarning at high cost, as in the reference runs
+        return float(np.mean(cross_val_score(_svm(cost, seed), x, y, cv=folds, scoring='average_precision')))
+
+
+def choose_cost(x: np.ndarray, y: np.ndarray, costs: Sequence[float] = DEFAULT_COSTS, folds: int = CV_FOLDS,
+                seed: int = 0) -> float:
+    """The cost with the best :func:`cross_val_ap` on (x, y); the first of equals in ``costs`` order (``np.argmax``,
+    as the reference's ``test_svm.py``).
+
+    The reference assumes at least ``folds`` positives and negatives (true for every VOC07 class); with fewer there
+    is nothing to cross-validate and the first cost is returned.
+    """
+    if min(int((y == 1).sum()), int((y == -1).sum())) < folds:
+        return float(costs[0])
+    return float(costs[int(np.argmax([cross_val_ap(x, y, cost, folds, seed) for cost in costs]))])
 
 
 def train_eval_svm(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                   classes: Sequence[str] = VOC_CLASSES, costs: Sequence[float] = DEFAULT_COSTS, folds: int = 3,
+                   classes: Sequence[str] = VOC_CLASSES, costs: Sequence[float] = DEFAULT_COSTS, folds: int = CV_FOLDS,
                    seed: int = 0) -> SVMResult:
     """One-vs-rest linear SVM per class with the cost chosen by ``folds``-fold CV on trainval; test AP per class.
 
-    ``*_x``: NxD l2-normalised features; ``*_y``: NxC labels in {1, -1, 0 (ignored)}. A class whose trainval lacks
-    positives or negatives, or whose test split has no positive, is skipped with the reason in ``skipped``.
+    ``*_x``: NxD l2-normalised features; ``*_y``: NxC labels in {1, -1, 0 (difficult-only)}. Training keeps every
+    image, difficult-only as a negative (:func:`train_labels`); the test AP ignores difficult-only images. A class
+    whose trainval lacks positives or negatives, or whose test split has no positive, is skipped with the reason in
+    ``skipped``.
     """
     result = SVMResult()
     for c, name in enumerate(classes):
-        keep_tr, keep_te = train_y[:, c] != 0, test_y[:, c] != 0
-        y_tr, y_te = train_y[keep_tr, c], test_y[keep_te, c]
+        keep_te = test_y[:, c] != 0
+        y_tr, y_te = train_labels(train_y[:, c]), test_y[keep_te, c]
         why = _trainable(y_tr)
         if why is None and (y_te == 1).sum() == 0:
             why = 'the test split has no positive image: AP undefined'
         if why is not None:
             result.skipped[name], result.ap[name] = why, float('nan')
             continue
-        cost = choose_cost(train_x[keep_tr], y_tr, costs, folds, seed)
-        scores = _fit_score(train_x[keep_tr], y_tr, test_x[keep_te], cost, seed)
+        cost = choose_cost(train_x, y_tr, costs, folds, seed)
+        scores = _fit_score(train_x, y_tr, test_x[keep_te], cost, seed)
         result.ap[name], result.cost[name] = voc_ap(scores, y_te), cost
     return result
 
@@ -184,8 +227,9 @@ def low_shot_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.
 
 
 def low_shot_svm(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 ks: Sequence[int] = LOW_SHOT_K, num_draws: int = 5, costs: Sequence[float] = DEFAULT_COSTS,
-                 classes: Sequence[str] = VOC_CLASSES, seed: int = 0) -> dict[int, dict]:
+                 ks: Sequence[int] = LOW_SHOT_K, num_draws: int = LOW_SHOT_DRAWS,
+                 costs: Sequence[float] = DEFAULT_COSTS, classes: Sequence[str] = VOC_CLASSES,
+                 seed: int = 0) -> dict[int, dict]:
     """Low-shot VOC07 SVM: for each k, mAP (%) per cost averaged over ``num_draws`` draws, and the best cost's.
 
     Returns ``{k: {'mAP': best mean mAP, 'cost': best cost, 'per_cost': {cost: mean mAP}, 'std': std over draws at

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from simsiam_mm.registry import MODELS
 
+from .pooling import SPECIFIED_POOL_PARAMS, check_pool_input, pooled_side, stage_sides
+
 
 @MODELS.register_module()
 class ResNetAllStages(ResNet):
@@ -47,43 +49,51 @@ class ResNetAllStages(ResNet):
 
 @MODELS.register_module()
 class MultiStageLinearHead(BaseModule):
-    """One linear classifier per backbone output: adaptive average pooling to a fixed size (~9k dims), a BN without
-    affine parameters, flatten, fc. The losses are summed (each head learns only from its own stage: the inputs are
-    frozen features), and every head's scores are kept for :class:`MultiHeadAccuracy`.
+    """One linear classifier per backbone output: the reference's fixed average-pooling window for that stage
+    (:mod:`simsiam_mm.models.pooling`, ~9k dims at 224 px), a BN without affine parameters, flatten, fc. The losses
+    are summed (each head learns only from its own stage: the inputs are frozen features), and every head's scores are
+    kept for :class:`MultiHeadAccuracy`.
 
     Args:
         in_channels: channels of each input stage (ResNet-50: 64, 256, 512, 1024, 2048).
-        pool_sizes: output side of the pooling per stage (mmselfsup: 12, 6, 4, 3, 2 -> 9216, 9216, 8192, 9216, 8192).
+        pool_params: ``nn.AvgPool2d`` arguments per stage (default: mmselfsup 0.x ``MultiPooling`` 'specified'
+            windows, ``SPECIFIED_POOL_PARAMS``).
+        feat_sizes: side of each input stage at the training resolution, which sizes the fcs (default: a ResNet at
+            224 px, 112/56/28/14/7 -> pooled 12/6/4/3/2 -> 9216, 9216, 8192, 9216, 8192 dims for ResNet-50).
         num_classes: classes.
         names: a name per head, used in logs and metrics (default feature1..featureN).
         norm_cfg: normalisation after pooling (``None`` for none).
         loss: the classification loss config.
 
     Examples:
-        >>> head = MultiStageLinearHead(in_channels=(8, 16), pool_sizes=(2, 1), num_classes=3)
+        >>> head = MultiStageLinearHead(in_channels=(8, 16), pool_params=(dict(kernel_size=3, stride=3),) * 2,
+        ...                             feat_sizes=(6, 3), num_classes=3)
         >>> feats = (torch.randn(4, 8, 6, 6), torch.randn(4, 16, 3, 3))
-        >>> [tuple(s.shape) for s in head(feats)]
-        [(4, 3), (4, 3)]
+        >>> [tuple(s.shape) for s in head(feats)], [fc.in_features for fc in head.fcs]
+        ([(4, 3), (4, 3)], [32, 16])
     """
 
     def __init__(self,
                  in_channels: Sequence[int] = (64, 256, 512, 1024, 2048),
-                 pool_sizes: Sequence[int] = (12, 6, 4, 3, 2),
+                 pool_params: Sequence[dict] = SPECIFIED_POOL_PARAMS,
+                 feat_sizes: Sequence[int] = stage_sides(),
                  num_classes: int = 1000,
                  names: Sequence[str] | None = None,
                  norm_cfg: dict | None = dict(type='BN', affine=False),
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  init_cfg: dict | list | None = dict(type='Normal', layer='Linear', std=0.01, bias=0.)) -> None:
         super().__init__(init_cfg=init_cfg)
-        if len(in_channels) != len(pool_sizes):
-            raise ValueError(f'MultiStageLinearHead: {len(in_channels)} in_channels but {len(pool_sizes)} pool_sizes')
+        if not len(in_channels) == len(pool_params) == len(feat_sizes):
+            raise ValueError(f'MultiStageLinearHead: {len(in_channels)} in_channels, {len(pool_params)} pool_params '
+                             f'and {len(feat_sizes)} feat_sizes: give one per stage')
         self.names = list(names) if names is not None else [f'feature{i + 1}' for i in range(len(in_channels))]
         if len(self.names) != len(in_channels):
             raise ValueError(f'MultiStageLinearHead: {len(self.names)} names for {len(in_channels)} heads')
-        self.pools = nn.ModuleList(nn.AdaptiveAvgPool2d(s) for s in pool_sizes)
+        self.pools = nn.ModuleList(nn.AvgPool2d(**p) for p in pool_params)
+        self.pooled_sizes = [pooled_side(s, **p) for s, p in zip(feat_sizes, pool_params)]
         self.norms = nn.ModuleList(
             _build_norm(norm_cfg, c) if norm_cfg is not None else nn.Identity() for c in in_channels)
-        self.fcs = nn.ModuleList(nn.Linear(c * s * s, num_classes) for c, s in zip(in_channels, pool_sizes))
+        self.fcs = nn.ModuleList(nn.Linear(c * s * s, num_classes) for c, s in zip(in_channels, self.pooled_sizes))
         self.loss_module = MODELS.build(loss)
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
@@ -91,8 +101,12 @@ class MultiStageLinearHead(BaseModule):
             raise ValueError(f'MultiStageLinearHead: got {len(feats)} feature maps for {len(self.fcs)} heads '
                              '(match the backbone out_indices)')
         scores = []
-        for x, pool, norm, fc in zip(feats, self.pools, self.norms, self.fcs):
+        for name, x, pool, norm, fc in zip(self.names, feats, self.pools, self.norms, self.fcs):
+            check_pool_input(x, pool, name)
             x = norm(pool(x))  # NxCxsxs
+            if x.shape[1] * x.shape[2] * x.shape[3] != fc.in_features:
+                raise ValueError(f'MultiStageLinearHead: {name} pools to {tuple(x.shape[1:])} but its fc takes '
+                                 f'{fc.in_features} inputs: feat_sizes must match the input resolution')
             scores.append(fc(x.flatten(1)))  # N x num_classes
         return scores
 

@@ -1,10 +1,12 @@
 """VOC07 linear-SVM (and low-shot SVM) classification mAP of a checkpoint's frozen features of any stage.
 
-Protocol of Goyal et al. 2019 / mmselfsup (see ``simsiam_mm/evaluation/svm.py``): stage ``--stage`` in 1..5
-(feature1 = the stem before the max-pool, feature2..5 = res2..res5) of 256-resize/224-center-crop images, adaptive
-average-pooled to 12/6/4/3/2 px (~9k dims for ResNet-50), l2-normalised; one LinearSVC per class on trainval with the
-cost picked by 3-fold cross-validation, mean AP over the 20 classes on test. ``--low-shot`` adds k = 1..96 positives
-per class with ``--draws`` random draws (mean mAP reported at the best cost).
+Protocol of Goyal et al. 2019 as run by mmselfsup 0.x (see ``simsiam_mm/evaluation/svm.py``): stage ``--stage`` in
+1..5 (feature1 = the stem before the max-pool, feature2..5 = res2..res5) of images resized short side 256 then to
+224x224 (no crop), average-pooled with the reference's fixed windows (``simsiam_mm/models/pooling.py``; 12/6/4/3/2 px,
+~9k dims for ResNet-50), l2-normalised; one LinearSVC per class on trainval (difficult-only images are negatives)
+with the cost picked from 1, 10, 100, 0.5^4..0.5^19 by 3-fold ``cross_val_score`` AP, mean AP over the 20 classes on
+test (difficult-only ignored). ``--low-shot`` adds k = 1..96 positives per class with ``--draws`` random draws (mean
+mAP reported at the best cost).
 
 Examples::
 
@@ -29,14 +31,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--train-split', default='trainval')
     p.add_argument('--test-split', default='test')
     p.add_argument('--stage', type=int, default=5, choices=[1, 2, 3, 4, 5], help='feature1..feature5')
-    p.add_argument('--pool-size', type=int, default=None, help='override the per-stage pooled side (12/6/4/3/2)')
     p.add_argument('--costs', type=float, nargs='+', default=None, help='SVM costs to sweep')
-    p.add_argument('--folds', type=int, default=3, help='cross-validation folds for choosing the cost')
+    p.add_argument('--folds', type=int, default=None, help='cross-validation folds for choosing the cost (3)')
     p.add_argument('--low-shot', action='store_true', help='also run the low-shot SVM (k = 1, 2, 4, ..., 96)')
     p.add_argument('--low-shot-k', type=int, nargs='+', default=None)
-    p.add_argument('--draws', type=int, default=5, help='independent random draws per low-shot k')
-    p.add_argument('--resize', type=int, default=256)
-    p.add_argument('--crop', type=int, default=224)
+    p.add_argument('--draws', type=int, default=None, help='independent random draws per low-shot k (5)')
+    p.add_argument('--resize', type=int, default=None, help='short side before the final resize (256)')
+    p.add_argument('--size', type=int, default=None,
+                   help='final square side (224; the pooling windows are set for 224)')
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
@@ -72,19 +74,24 @@ class ImageList:
         return self.pipeline(dict(img_path=str(self.paths[i]), gt_label=0))
 
 
-def extract(model, paths: list[Path], args: argparse.Namespace, pool_size: int):
-    import torch.nn.functional as F
+def extract(model, paths: list[Path], args: argparse.Namespace):
+    """Features of ``paths`` at feature``args.stage``, pooled with the reference window of that stage."""
     from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader
 
+    from simsiam_mm.evaluation import svm
     from simsiam_mm.evaluation.knn import extract_features
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='ResizeEdge', scale=args.resize, edge='short', backend='pillow'),
-                dict(type='CenterCrop', crop_size=args.crop), dict(type='PackInputs')]
+    from simsiam_mm.models.pooling import check_pool_input, stage_pool
+    pipeline = svm.extract_pipeline(args.resize or svm.RESIZE_SHORT_SIDE, args.size or svm.EXTRACT_SIZE)
     loader = DataLoader(ImageList(paths, pipeline), batch_size=args.batch_size, num_workers=args.num_workers,
                         collate_fn=default_collate)
-    feats, _ = extract_features(model, loader, stage=-1,
-                                pool=lambda x: F.adaptive_avg_pool2d(x, pool_size).flatten(1).float())
+    pool = stage_pool(args.stage)
+
+    def pooled(x):
+        check_pool_input(x, pool, f'feature{args.stage}')
+        return pool(x).flatten(1).float()
+
+    feats, _ = extract_features(model, loader, stage=-1, pool=pooled)
     return feats.numpy()
 
 
@@ -93,21 +100,23 @@ def main(argv: list[str] | None = None) -> dict:
     import simsiam_mm  # noqa: F401  (registers our classes)
     from simsiam_mm.evaluation import svm
     from simsiam_mm.evaluation.model import build_frozen_model
+    from simsiam_mm.models.pooling import SPECIFIED_POOL_PARAMS
     train_paths, train_y = svm.load_voc_split(args.voc_root, args.train_split)
     test_paths, test_y = svm.load_voc_split(args.voc_root, args.test_split)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
-    pool_size = args.pool_size or svm.STAGE_POOL_SIZES[args.stage - 1]
     start = time.perf_counter()
-    train_x = svm.l2_normalize_rows(extract(model, train_paths, args, pool_size))
-    test_x = svm.l2_normalize_rows(extract(model, test_paths, args, pool_size))
-    print(f'feature{args.stage}: {train_x.shape[1]}-d (pooled to {pool_size}x{pool_size}), '
+    train_x = svm.l2_normalize_rows(extract(model, train_paths, args))
+    test_x = svm.l2_normalize_rows(extract(model, test_paths, args))
+    window = dict(SPECIFIED_POOL_PARAMS[args.stage - 1])
+    print(f'feature{args.stage}: {train_x.shape[1]}-d (reference AvgPool2d {window}), '
           f'{len(train_paths)} {args.train_split} / {len(test_paths)} {args.test_split} images from {args.voc_root} '
           f'({time.perf_counter() - start:.1f} s)')
     costs = tuple(args.costs) if args.costs else svm.DEFAULT_COSTS
-    full = svm.train_eval_svm(train_x, train_y, test_x, test_y, costs=costs, folds=args.folds, seed=args.seed)
+    folds = args.folds or svm.CV_FOLDS
+    full = svm.train_eval_svm(train_x, train_y, test_x, test_y, costs=costs, folds=folds, seed=args.seed)
     for name, why in full.skipped.items():
         print(f'  {name}: skipped: {why}')
     for name, ap in full.ap.items():
@@ -125,9 +134,9 @@ def main(argv: list[str] | None = None) -> dict:
                   skipped=full.skipped, num_train=len(train_paths), num_test=len(test_paths))
     if args.low_shot:
         ks = tuple(args.low_shot_k) if args.low_shot_k else svm.LOW_SHOT_K
-        low = svm.low_shot_svm(train_x, train_y, test_x, test_y, ks=ks, num_draws=args.draws, costs=costs,
-                               seed=args.seed)
-        print(f'Low-shot VOC07 SVM (feature{args.stage}, {args.draws} draws, mean mAP at the best cost):')
+        draws = args.draws or svm.LOW_SHOT_DRAWS
+        low = svm.low_shot_svm(train_x, train_y, test_x, test_y, ks=ks, num_draws=draws, costs=costs, seed=args.seed)
+        print(f'Low-shot VOC07 SVM (feature{args.stage}, {draws} draws, mean mAP at the best cost):')
         for k, r in low.items():
             got = f'{r["mAP"]:.2f} ± {r["std"]:.2f} (cost {r["cost"]})' if r['cost'] is not None else 'n/a'
             note = f'; {len(r["skipped"])} class(es) skipped' if r['skipped'] else ''

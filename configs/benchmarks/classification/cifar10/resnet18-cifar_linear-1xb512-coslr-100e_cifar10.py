@@ -21,7 +21,10 @@ model = dict(
         depth=18,
         out_indices=(3, ),
         frozen_stages=4,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        # mmpretrain's ResNet zeroes the last BN of every block after loading unless init_cfg's type is
+        # exactly 'Pretrained': off, or the checked initialiser's weights would be overwritten
+        zero_init_residual=False,
+        init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

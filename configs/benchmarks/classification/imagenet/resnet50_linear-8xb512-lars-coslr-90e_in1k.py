@@ -20,7 +20,10 @@ model = dict(
     backbone=dict(
         frozen_stages=4,  # stem + 4 stages frozen, their BN in eval mode: only the fc learns
         # The SimSiam pretraining checkpoint: keys 'backbone.*' -> the backbone (projector/predictor are dropped).
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        # mmpretrain's ResNet zeroes the last BN of every block after loading unless init_cfg's type is
+        # exactly 'Pretrained': off, or the checked initialiser's weights would be overwritten
+        zero_init_residual=False,
+        init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     head=dict(init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))  # main_lincls: fc ~ N(0, 0.01), b=0
 
 train_dataloader = dict(batch_size=512)

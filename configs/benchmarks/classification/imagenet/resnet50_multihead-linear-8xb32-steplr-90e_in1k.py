@@ -1,8 +1,10 @@
 # Per-stage linear probes feature1..feature5 of a frozen SimSiam ResNet-50 on ImageNet-1k, all trained at once
 # (Goyal et al. 2019 benchmark; mmselfsup resnet50_mhead_linear-8xb32-steplr-90e_in1k.py). Each output (stem before
-# the max-pool, res2, res3, res4, res5) is average-pooled to 12/6/4/3/2 px (9216/9216/8192/9216/8192 dims), batch-
-# normalised without affine parameters and classified by its own fc. SGD lr 0.01 (nesterov, momentum 0.9),
-# weight decay 1e-4 (none on norms), batch 256 = 8 x 32, 90 epochs, lr x0.1 at epochs 30 and 60.
+# the max-pool, res2, res3, res4, res5) is average-pooled with the reference's fixed windows (mmselfsup 0.x
+# MultiPooling 'specified', the head's defaults from simsiam_mm/models/pooling.py) to 12/6/4/3/2 px
+# (9216/9216/8192/9216/8192 dims), batch-normalised without affine parameters and classified by its own fc.
+# SGD lr 0.01 (nesterov, momentum 0.9), weight decay 1e-4 (none on norms), batch 256 = 8 x 32, 90 epochs, lr x0.1 at
+# epochs 30 and 60.
 #
 #   bash tools/dist_train.sh \
 #       configs/benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py 8 \
@@ -22,12 +24,15 @@ model = dict(
         out_indices=(0, 1, 2, 3, 4),  # 0 = stem, 1..4 = res2..res5
         frozen_stages=4,
         norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        # mmpretrain's ResNet zeroes the last BN of every block after loading unless init_cfg's type is
+        # exactly 'Pretrained': off, or the checked initialiser's weights would be overwritten
+        zero_init_residual=False,
+        # refuses a checkpoint whose 'backbone.*' tensors do not fit (simsiam_mm/engine/pretrained.py)
+        init_cfg=dict(type='CheckedPretrained', checkpoint='', prefix='backbone.')),
     neck=None,
     head=dict(
         type='MultiStageLinearHead',
-        in_channels=(64, 256, 512, 1024, 2048),
-        pool_sizes=(12, 6, 4, 3, 2),
+        in_channels=(64, 256, 512, 1024, 2048),  # pool_params / feat_sizes: the reference windows at 224 px
         num_classes=1000,
         norm_cfg=dict(type='SyncBN', affine=False),  # the Runner reverts SyncBN to BN in a single process
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
@@ -37,8 +42,13 @@ train_pipeline = [
     dict(type='RandomResizedCrop', scale=224, backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    # AlexNet PCA lighting noise. The image is BGR here (LoadImageFromFile; the data_preprocessor converts to RGB
+    # later), so the eigenvector rows, one per channel, are in B, G, R order: the ImageNet RGB rows
+    # [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]] reversed, as in
+    # mmpretrain's resnest configs. to_rgb=False: mmcv.adjust_lighting would otherwise return an RGB image.
     dict(type='Lighting', eigval=[55.4625, 4.7940, 1.1475],
-         eigvec=[[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]),
+         eigvec=[[-0.5836, -0.6948, 0.4203], [-0.5808, -0.0045, -0.8140], [-0.5675, 0.7192, 0.4009]],
+         alphastd=0.1, to_rgb=False),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))

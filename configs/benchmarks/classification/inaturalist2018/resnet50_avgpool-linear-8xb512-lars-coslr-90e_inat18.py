@@ -1,6 +1,7 @@
-# Linear evaluation of a frozen SimSiam ResNet-50 on iNaturalist 2018 (8,142 species, 437,513 train / 24,426 val
-# images; Goyal et al. 2019 / mmselfsup transfer benchmark), with the SimSiam ImageNet linear protocol (LARS, batch
-# 4096, lr 1.6, wd 0, 90 epochs cosine, avgpool + fc).
+# EXTRA, NOT the reference protocol: linear evaluation of a frozen SimSiam ResNet-50 on iNaturalist 2018 (8,142
+# species) with the SimSiam ImageNet avg-pool protocol (LARS, batch 4096, lr 1.6, wd 0, 90 epochs cosine, global
+# avgpool + fc). mmselfsup's iNat18 protocol is the per-stage multi-head one:
+# resnet50_multihead-linear-8xb32-steplr-84e_inat18.py (see docs/evaluation.md).
 #
 # Data layout (CustomDataset with annotation lists; convert the official train2018.json / val2018.json once: each
 # image's "file_name" and its annotation's "category_id"):
@@ -10,7 +11,7 @@
 #     meta/val.txt      same, for the validation images
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/inaturalist2018/resnet50_linear-8xb512-lars-coslr-90e_inat18.py 8 \
+#       configs/benchmarks/classification/inaturalist2018/resnet50_avgpool-linear-8xb512-lars-coslr-90e_inat18.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 _base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
 

@@ -1,7 +1,7 @@
-# Linear evaluation of a frozen SimSiam ResNet-50 on Places205 (205 scene classes, ~2.45M train / 20.5k val images;
-# the transfer benchmark of Goyal et al. 2019 and mmselfsup), with the SimSiam ImageNet linear protocol (LARS, batch
-# 4096, lr 1.6, wd 0, 90 epochs cosine, avgpool + fc). For the per-stage (feature1..5) variant set
-# model = the multi-head model of ../imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py with num_classes=205.
+# EXTRA, NOT the reference protocol: linear evaluation of a frozen SimSiam ResNet-50 on Places205 with the SimSiam
+# ImageNet avg-pool protocol (LARS, batch 4096, lr 1.6, wd 0, 90 epochs cosine, global avgpool + fc). The Places205
+# numbers of mmselfsup and of the seed tables (Feature1..5) come from the per-stage multi-head protocol:
+# resnet50_multihead-linear-8xb32-steplr-28e_places205.py (see docs/evaluation.md).
 #
 # Data layout (mmpretrain Places205 = CustomDataset with an annotation list):
 #   data/places205/
@@ -11,7 +11,7 @@
 #     meta/val.txt      one "<path relative to val/> <label 0..204>" per line
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/places205/resnet50_linear-8xb512-lars-coslr-90e_places205.py 8 \
+#       configs/benchmarks/classification/places205/resnet50_avgpool-linear-8xb512-lars-coslr-90e_places205.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 _base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
 
