@@ -284,7 +284,10 @@ def load_checked(module: nn.Module, state: Mapping[str, Tensor], source: str, mi
                  strict: bool = False) -> WeightsCheck:
     """:func:`check_weights`, then load the matched tensors into ``module``; returns the check for the log."""
     check = check_weights(module, state, source, min_fraction, strict)
-    module.load_state_dict(check.matched, strict=False)
+    own = module.state_dict()
+    counters = {k: v for k, v in state.items()  # BN's num_batches_tracked: not weights, but copied as mmengine does
+                if k.endswith('num_batches_tracked') and k in own and v.shape == own[k].shape}
+    module.load_state_dict({**check.matched, **counters}, strict=False)
     return check
 
 

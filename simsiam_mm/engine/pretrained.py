@@ -32,11 +32,11 @@ class CheckedPretrainedInit(PretrainedInit):
         min_fraction: the least fraction of the module's tensors the checkpoint must supply (1.0: all of them;
             the C4 detectors' res5 head, which adds one norm layer to ``backbone.layer4``, uses less).
 
-    Every check made in this process is appended to :attr:`checks` (module path unknown here: the module's class
-    and the file), which the downstream runner reports.
+    Every check made in this process is appended to :attr:`checks` as ``(file, module, check)``, which the
+    downstream runner reports per module.
     """
 
-    checks: list[tuple[str, WeightsCheck]] = []
+    checks: list[tuple[str, nn.Module, WeightsCheck]] = []
 
     def __init__(self, checkpoint: str, prefix: str | None = None, map_location: str = 'cpu',
                  min_fraction: float = 1.0) -> None:
@@ -57,7 +57,7 @@ class CheckedPretrainedInit(PretrainedInit):
             # its init type is exactly 'Pretrained' (mmpretrain/models/backbones/resnet.py); pretrained weights
             # supersede zero-init there, and must here too, or the loaded BN weights would be silently overwritten
             module.zero_init_residual = False
-        CheckedPretrainedInit.checks.append((source, check))
+        CheckedPretrainedInit.checks.append((source, module, check))
         print_log(f'{source}: {check.summary()}', logger='current')
 
     def _get_init_info(self) -> str:

@@ -25,6 +25,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
@@ -106,14 +107,17 @@ def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] 
         runner.register_hook(hook)
     runner.train()
     metrics = last.metrics if last.metrics else runner.test()
-    loaded = [dict(module=c.module, loaded=len(c.matched), module_tensors=c.expected, not_in_checkpoint=len(c.missing))
-              for _, c in CheckedPretrainedInit.checks]
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    path_of = {id(model.get_submodule(t)): t for t in targets}
+    loaded = [dict(module=path_of.get(id(m), type(m).__name__), loaded=len(c.matched), module_tensors=c.expected,
+                   not_in_checkpoint=len(c.missing)) for _, m, c in CheckedPretrainedInit.checks]
+    CheckedPretrainedInit.checks.clear()
     result = dict(config=cfg.filename, pretrain=pretrain, work_dir=cfg.work_dir, iters=runner.iter,
                   pretrained_load=loaded, metrics={k: _number(v) for k, v in metrics.items()})
     if is_main_process():
         table = format_table(result['metrics'], f'Final metrics: {osp.basename(cfg.filename)} from {pretrain}')
-        for _, check in CheckedPretrainedInit.checks:
-            print(f'Pretrained {pretrain}: {check.summary()}')
+        for row in loaded:
+            print(f'Pretrained {pretrain}: {row["module"]}: {row["loaded"]}/{row["module_tensors"]} tensors loaded')
         print(table, flush=True)
         with open(cfg.work_dir.rstrip('/') + '.json', 'w') as f:
             json.dump(result, f, indent=2, default=_jsonable)

@@ -24,7 +24,7 @@ model = dict(
             norm_cfg=norm_cfg,
             norm_eval=False,
             style='pytorch',
-            # res5 = backbone.layer4 (60 tensors) + the extra norm (not pretrained): 60 of 64 counted tensors
+            # res5 = backbone.layer4 (50 tensors) + the extra norm (4, not pretrained): 50 of 54 tensors load
             init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.', min_fraction=0.9)),
         bbox_head=dict(num_classes=20)))
 
