@@ -6,8 +6,7 @@ from .optim_constructor import SimSiamOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
 from .pretrained import CheckedPretrainedInit, match_state_dict
 from .resumable_checkpoint_hook import ResumableCheckpointHook
-from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
 __all__ = ['AutocastOptimWrapper', 'CheckedPretrainedInit', 'CollapseMonitorHook', 'CPUDistributedDataParallel',
-           'CPUSyncBatchNorm', 'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor',
-           'allow_mmengine_checkpoints', 'convert_to_cpu_sync_bn', 'match_state_dict']
+           'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor',
+           'allow_mmengine_checkpoints', 'match_state_dict']
