@@ -41,10 +41,12 @@ def downstream_root() -> Path:
 
 
 def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 'resnet18_cifar', iters: int = 4,
-                      batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0):
-    """The CIFAR-10 quick config cut to ``iters`` iterations on ``num_images`` real images (a Config to tweak)."""
+                      batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0,
+                      config: Path = QUICK_CONFIG):
+    """``config`` (default: the CIFAR-10 quick config) cut to ``iters`` iterations on ``num_images`` real CIFAR-10
+    images (a Config to tweak)."""
     from mmengine.config import Config
-    cfg = Config.fromfile(str(QUICK_CONFIG))
+    cfg = Config.fromfile(str(config))
     cfg.work_dir = str(work_dir)
     cfg.randomness = dict(seed=seed)
     loader = cfg.train_dataloader
