@@ -262,12 +262,11 @@ class SimSiam(BaseSelfSupervisor):
         if len(inputs) < 2 or len(inputs) % 2:
             raise ConfigError(f'SimSiam got {len(inputs)} views per image: the pipeline\'s MultiView num_views must '
                               'be even (2: the method; 4: two pairs per image, Table 5 "asym. 2x")')
-        losses = []
-        for x1, x2 in zip(inputs[0::2], inputs[1::2]):  # two augmented views, each Nx3xHxW
+        losses, z_std = [], None
+        for x1, x2 in zip(inputs[0::2], inputs[1::2]):  # a pair of augmented views, each Nx3xHxW
             z1 = self.neck(self.backbone(x1))  # NxC projections
             z2 = self.neck(self.backbone(x2))  # NxC
             losses.append(self.head.loss(z1, z2)['loss'])  # ½·D(p1, z2.detach()) + ½·D(p2, z1.detach())
-            if len(losses) == 1:
-                z_std = collapse_std(z1)
-                z_std_x_sqrt_d = z_std * math.sqrt(z1.size(1))  # the one place d enters the collapse score
-        return dict(loss=torch.stack(losses).mean(), z_std=z_std, z_std_x_sqrt_d=z_std_x_sqrt_d)
+            z_std = collapse_std(z1) if z_std is None else z_std  # of view 1's projection
+        d = z1.size(1)  # the one place d enters the collapse score
+        return dict(loss=torch.stack(losses).mean(), z_std=z_std, z_std_x_sqrt_d=z_std * math.sqrt(d))
