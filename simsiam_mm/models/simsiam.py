@@ -147,8 +147,8 @@ class NegativeCosineSimilarity(nn.Module):
 
 @MODELS.register_module()
 class CrossEntropySimilarity(nn.Module):
-    """D(p, z) = - softmax(z) · log softmax(p), softmax over channels, averaged over the batch (paper Sec. 4.5,
-    Table 4: "cross-entropy similarity [...] D(p1, z2) = −softmax(z2)·log softmax(p1)"; 63.2 vs cosine 68.1).
+    """D(p, z) = - softmax(z) · log softmax(p), softmax over channels, averaged over the batch: the paper's
+    cross-entropy similarity (Sec. 4.5, Table 4: 63.2 vs 68.1 for the cosine; values as cited in issue 15).
 
     It is the cross-entropy H(softmax(z), softmax(p)) >= H(softmax(z)) >= 0, with equality in the first where
     softmax(p) = softmax(z); it is not symmetric in (p, z).
