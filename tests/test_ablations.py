@@ -160,7 +160,8 @@ def test_dry_run_on_several_gpus_emits_dist_train(tmp_path):
 def test_every_ablation_config_builds_and_trains_2_iterations(dry_run, cifar10_root, tmp_path):
     root, _ = dry_run
     for cfg_file in sorted(root.glob('*/*.py')):
-        cfg = tiny_pretrain_cfg(cifar10_root, tmp_path / cfg_file.stem, iters=2, num_images=16, config=cfg_file)
+        cfg = tiny_pretrain_cfg(cifar10_root, tmp_path / cfg_file.stem, backbone='tiny', iters=2, num_images=16,
+                                config=cfg_file)
         cfg.custom_hooks = cfg.custom_hooks + [dict(type='_CountViews')]
         _CountViews.seen = []
         assert pretrain(cfg).exists(), cfg_file.stem

@@ -37,9 +37,10 @@ BUDGETS: dict[str, dict] = {
         config=QUICK, data_root='data/cifar10', batch_sizes=(4, 8),
         options={'train_dataloader.dataset.indices': 32, 'train_dataloader.batch_size': 8,
                  'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
-                 'default_hooks.logger.interval': 1},
+                 'default_hooks.logger.interval': 1, 'model.backbone.base_channels': 8,
+                 'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64, 'model.neck.hid_channels': 64},
         knn=['--num-per-class-train', '2', '--num-per-class-val', '2', '--num-workers', '0'],
-        note='pipeline check for the tests: 4 iterations of batch 8 on 32 images; measures nothing'),
+        note='pipeline check for the tests: ResNet-18-CIFAR at width 8, 4 iterations of batch 8 on 32 images'),
     'cpu-short': dict(
         config=QUICK, data_root='data/cifar10', batch_sizes=(16, 32, 64, 128, 256),
         options={'default_hooks.logger.interval': 5},
