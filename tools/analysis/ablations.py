@@ -239,12 +239,13 @@ def plot(title: str, budget_name: str, rows: list[Row], results: list[dict], pat
              label='paper: IN-1k linear top-1')
     axes[2].set_xticks(list(x), [row.name for row in rows], rotation=20, fontsize=7)
     twin.set_ylabel('paper (%)')
-    for ax, name in zip(axes, ('loss (-1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'top-1 (%)')):
+    bars = axes[2].get_legend_handles_labels(), twin.get_legend_handles_labels()
+    axes[2].legend(bars[0][0] + bars[1][0], bars[0][1] + bars[1][1], fontsize=7, loc='lower left')
+    for ax, name in zip(axes, ('loss (cosine: -1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'top-1 (%)')):
         ax.set_title(name)
     for ax in axes[:2]:
         ax.set_xlabel('iteration')
         ax.legend(fontsize=7)
-    fig.legend(loc='lower right', fontsize=7)
     fig.suptitle(f'{title} — budget {budget_name}', fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
