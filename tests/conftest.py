@@ -41,10 +41,12 @@ def downstream_root() -> Path:
 
 
 def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 'resnet18_cifar', iters: int = 4,
-                      batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0):
-    """The CIFAR-10 quick config cut to ``iters`` iterations on ``num_images`` real images (a Config to tweak)."""
+                      batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0,
+                      config: Path = QUICK_CONFIG):
+    """``config`` (default: the CIFAR-10 quick config) cut to ``iters`` iterations on ``num_images`` real CIFAR-10
+    images (a Config to tweak). ``backbone``: 'resnet18_cifar' (the config's), 'resnet50' or 'tiny'."""
     from mmengine.config import Config
-    cfg = Config.fromfile(str(QUICK_CONFIG))
+    cfg = Config.fromfile(str(config))
     cfg.work_dir = str(work_dir)
     cfg.randomness = dict(seed=seed)
     loader = cfg.train_dataloader
@@ -56,6 +58,11 @@ def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 're
     if backbone == 'resnet50':
         cfg.model.backbone = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=True)
         cfg.model.neck.update(in_channels=2048, num_layers=3)
+    elif backbone == 'tiny':  # ResNet-18-CIFAR at width 8, d = 16: only the sizes change (norms, switches stay)
+        cfg.model.backbone.update(base_channels=8, stem_channels=8)
+        cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
+        if cfg.model.head.get('predictor'):
+            cfg.model.head.predictor.update(in_channels=16, hid_channels=4, out_channels=16)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=iters, by_epoch=False, begin=0, end=iters)]
     cfg.default_hooks.logger.interval = 1

@@ -25,7 +25,7 @@ def run(cifar10_root, tmp_path, name: str) -> list[dict]:
                        '--warmup', '5', '--batch-size', '16', '--width', '8', '--lr', '0.5', '--eval-interval', '0',
                        '--num-workers', '0', '--runs', name])
     cfg = build_cfg(args, name)
-    rows, knn, _ = train(cfg, cfg.model.neck.out_channels)
+    rows, knn, _ = train(cfg)
     assert knn == [] and len(rows) == ITERS
     return rows
 

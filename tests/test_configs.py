@@ -11,7 +11,9 @@ import simsiam_mm  # noqa: F401
 from simsiam_mm.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+# configs/simsiam/ablations/ holds row deltas, merged onto a recipe by tools/analysis/ablations.py: each is built and
+# trained in tests/test_ablations.py
+CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if not {'_base_', 'ablations'} & set(p.parts))
 SIMSIAM = REPO / 'configs/simsiam'
 
 

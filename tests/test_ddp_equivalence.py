@@ -36,7 +36,7 @@ def test_cpu_syncbn_in_one_process_is_batchnorm():
     """Without a process group CPUSyncBatchNorm is BatchNorm: same output, gradient and running statistics."""
     import torch
 
-    from simsiam_mm.engine import CPUSyncBatchNorm
+    from simsiam_mm.models import CPUSyncBatchNorm
     torch.manual_seed(0)
     x = torch.randn(6, 4, 3, 3, requires_grad=True)
     ours, ref = CPUSyncBatchNorm(4), torch.nn.BatchNorm2d(4)
@@ -52,7 +52,7 @@ def test_convert_to_cpu_sync_bn_keeps_statistics():
     import torch
     from torch import nn
 
-    from simsiam_mm.engine import CPUSyncBatchNorm, convert_to_cpu_sync_bn
+    from simsiam_mm.models import CPUSyncBatchNorm, convert_to_cpu_sync_bn
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.SyncBatchNorm(4), nn.BatchNorm1d(4))
     model[1].running_mean.fill_(0.5)
     converted = convert_to_cpu_sync_bn(model, only_syncbn=True)

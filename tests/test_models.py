@@ -67,7 +67,8 @@ def test_imagenet_projector_and_predictor_dimensions():
     f = SimSiamProjector(norm_cfg=BN1D)
     h = SimSiamPredictor(norm_cfg=BN1D)
     assert [(m.in_features, m.out_features) for m in f.mlp if isinstance(m, nn.Linear)] == [(2048, 2048)] * 3
-    assert [type(m) for m in h.mlp] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]  # BN+ReLU on hidden only
+    # BN+ReLU on the hidden fc only; the output fc has no BN (Identity keeps the official layer indices)
+    assert [type(m) for m in h.mlp] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.Identity]
     assert (h.mlp[0].in_features, h.mlp[0].out_features, h.mlp[3].out_features) == (2048, 512, 2048)
     assert h.mlp[0].bias is None and h.mlp[3].bias is not None
 
@@ -82,7 +83,8 @@ def test_shapes_over_batch_sizes(n):
     assert z.shape == (n, 16)
     assert model.head.predictor(z).shape == (n, 16)
     losses = model.loss([x1, x2], None)
-    assert set(losses) == {'loss', 'z_std'} and losses['loss'].shape == ()
+    assert set(losses) == {'loss', 'z_std', 'z_std_x_sqrt_d'} and losses['loss'].shape == ()
+    assert float(losses['z_std_x_sqrt_d']) == pytest.approx(float(losses['z_std']) * math.sqrt(16))
 
 
 def test_backbone_keys_start_with_backbone_prefix():

@@ -1,6 +1,4 @@
 """Hooks for SimSiam training."""
-import math
-
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
@@ -11,9 +9,9 @@ from simsiam_mm.registry import HOOKS
 class CollapseMonitorHook(Hook):
     """Log the collapse diagnostic and warn (or stop) when the representation collapses.
 
-    The model reports ``z_std``, the mean per-channel std of z/||z|| (paper Fig. 2, middle). This hook logs it next to
-    ``z_std_x_sqrt_d`` = z_std·√d, which stays near 1 while training is healthy and falls to 0 on collapse, to the
-    text log and every visualization backend (TensorBoard, W&B, ...) through the message hub.
+    :meth:`SimSiam.loss` reports ``z_std``, the mean per-channel std of z/||z|| (paper Fig. 2, middle), and
+    ``z_std_x_sqrt_d`` = z_std·√d, which stays near 1 while training is healthy and falls to 0 on collapse; mmengine
+    logs both (text log and every visualization backend) like any other output. This hook watches the second.
 
     Args:
         threshold: z_std·√d below this counts as collapsed.
@@ -30,12 +28,9 @@ class CollapseMonitorHook(Hook):
         self._collapsed_iters = 0
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
-        if not outputs or 'z_std' not in outputs:
+        if not outputs or 'z_std_x_sqrt_d' not in outputs:
             return
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        d = model.neck.out_channels
-        score = float(outputs['z_std']) * math.sqrt(d)
-        runner.message_hub.update_scalar('train/z_std_x_sqrt_d', score)
+        score = float(outputs['z_std_x_sqrt_d'])
         self._collapsed_iters = self._collapsed_iters + 1 if score < self.threshold else 0
         if self._collapsed_iters == self.patience:
             msg = (f'CollapseMonitorHook: z_std*sqrt(d) = {score:.4f} < {self.threshold} for {self.patience} '

@@ -1,9 +1,9 @@
 from .data_preprocessor import SimSiamDataPreprocessor
-from .heads import SimSiamHead, SimSiamPredictor
-from .losses import NegativeCosineSimilarity, collapse_std
 from .multi_stage import MultiStageLinearHead, ResNetAllStages
-from .necks import SimSiamProjector
-from .simsiam import SimSiam
+from .simsiam import (CrossEntropySimilarity, NegativeCosineSimilarity, SimSiam, SimSiamHead, SimSiamPredictor,
+                      SimSiamProjector, collapse_std)
+from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
-           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor']
+           'CrossEntropySimilarity', 'collapse_std', 'CPUSyncBatchNorm', 'convert_to_cpu_sync_bn',
+           'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor']

@@ -20,7 +20,6 @@ chosen there by measurement: width 16, batch 32, lr 0.5 with 50 warm-up iteratio
 """
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -64,15 +63,15 @@ class Recorder(Hook):
 
     priority = 'VERY_LOW'
 
-    def __init__(self, d: int) -> None:
-        self.d, self.rows, self._t = d, [], None
+    def __init__(self) -> None:
+        self.rows, self._t = [], None
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         self._t = time.perf_counter()
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
-                              z_std_x_sqrt_d=float(outputs['z_std']) * math.sqrt(self.d),
+                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']),
                               sec=time.perf_counter() - self._t))
 
 
@@ -114,9 +113,9 @@ def build_cfg(args: argparse.Namespace, run: str) -> Config:
     return cfg
 
 
-def train(cfg: Config, d: int) -> tuple[list[dict], list[dict], float]:
+def train(cfg: Config) -> tuple[list[dict], list[dict], float]:
     runner = Runner.from_cfg(cfg)
-    recorder = Recorder(d)
+    recorder = Recorder()
     runner.register_hook(recorder)
     start = time.perf_counter()
     runner.train()
@@ -172,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     wall = time.perf_counter()
     for run in args.runs:
         cfg = build_cfg(args, run)
-        rows, knn, seconds = train(cfg, cfg.model.neck.out_channels)
+        rows, knn, seconds = train(cfg)
         if knn and knn[0]['iter'] == 0:
             results['random_init'] = knn.pop(0)
         results['runs'][run] = dict(iters=rows, knn=knn, seconds=seconds)

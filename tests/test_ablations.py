@@ -1,0 +1,182 @@
+"""The paper's ablations (issue 15): the cross-entropy similarity's properties, BN placement by injected norm configs,
+pairs of views, and every row config of tools/analysis/ablations.py building and training (run as a subprocess)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from torch import nn
+
+import simsiam_mm  # noqa: F401  (registers the modules)
+from conftest import REPO, pretrain, tiny_pretrain_cfg
+from simsiam_mm.errors import ConfigError
+from simsiam_mm.models import CrossEntropySimilarity, SimSiamHead, SimSiamPredictor, SimSiamProjector
+from simsiam_mm.registry import HOOKS
+from test_models import tiny_simsiam
+
+BN1D = dict(type='BN1d')
+RUNNER = REPO / 'tools/analysis/ablations.py'
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
+
+
+# ---------------------------------------------------------------- cross-entropy similarity (Table 4)
+def entropy(z: torch.Tensor) -> torch.Tensor:
+    q = z.softmax(dim=1)
+    return -(q * q.log()).sum(dim=1).mean()
+
+
+@pytest.mark.parametrize('n', [1, 2, 7, 64])
+def test_cross_entropy_range_and_minimum(n):
+    torch.manual_seed(n)
+    D = CrossEntropySimilarity()
+    p, z = torch.randn(n, 32), torch.randn(n, 32)
+    assert float(D(p, z)) >= float(entropy(z)) - 1e-6 >= -1e-6  # H(q, s) >= H(q) >= 0
+    assert float(D(z, z)) == pytest.approx(float(entropy(z)), abs=1e-5)  # the minimum over p, at p = z
+    assert float(D(p, z)) <= float(-p.log_softmax(dim=1).min(dim=1).values.mean()) + 1e-6  # a convex combination
+    shift_p, shift_z = torch.randn(n, 1), torch.randn(n, 1)
+    assert float(D(p + shift_p, z + shift_z)) == pytest.approx(float(D(p, z)), abs=1e-5)  # softmax: shift invariant
+    perm = torch.randperm(32)
+    assert float(D(p[:, perm], z[:, perm])) == pytest.approx(float(D(p, z)), abs=1e-5)  # channel order
+    assert D(p.bfloat16(), z.bfloat16()).dtype == torch.float32
+
+
+@pytest.mark.parametrize('n', [1, 3, 16])
+def test_cross_entropy_gradient_only_through_p_when_z_detached(n):
+    p, z = torch.randn(n, 8, requires_grad=True), torch.randn(n, 8, requires_grad=True)
+    CrossEntropySimilarity()(p, z.detach()).backward()
+    assert z.grad is None
+    torch.testing.assert_close(p.grad, (p.softmax(1) - z.softmax(1)).detach() / n)  # d/dp of the batch mean
+    p2, z2 = p.detach().clone().requires_grad_(True), z.detach().clone().requires_grad_(True)
+    CrossEntropySimilarity()(p2, z2).backward()
+    assert z2.grad is not None and z2.grad.abs().sum() > 0  # without the detach the target gets gradient
+
+
+@pytest.mark.parametrize('n', [2, 9])
+def test_cross_entropy_head_symmetric_in_views_not_in_arguments(n):
+    pred = dict(type='SimSiamPredictor', in_channels=16, hid_channels=4, out_channels=16, norm_cfg=BN1D)
+    head = SimSiamHead(predictor=pred, loss=dict(type='CrossEntropySimilarity')).eval()
+    z1, z2 = torch.randn(n, 16), torch.randn(n, 16)
+    assert float(head.loss(z1, z2)['loss']) == pytest.approx(float(head.loss(z2, z1)['loss']), abs=1e-6)
+    D = CrossEntropySimilarity()
+    assert float(D(z1, z2)) != pytest.approx(float(D(z2, z1)), abs=1e-4)  # D itself is not symmetric
+
+
+# ---------------------------------------------------------------- BN placement (Table 3)
+def norms(module: nn.Module) -> list[bool]:
+    """For each fc of an MLP: is it followed by a BatchNorm?"""
+    layers = list(module.mlp)
+    return [isinstance(layers[i + 1], nn.BatchNorm1d) for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+
+
+@pytest.mark.parametrize('neck, pred, want_f, want_h', [
+    (dict(), dict(), [True, True], [True, False]),  # default: hidden + projector output
+    (dict(norm_cfg=None, out_norm_cfg=None), dict(norm_cfg=None), [False, False], [False, False]),  # none
+    (dict(out_norm_cfg=None), dict(), [True, False], [True, False]),  # hidden only
+    (dict(), dict(out_norm_cfg=dict(affine=True)), [True, True], [True, True]),  # all
+])
+def test_bn_placement_by_injected_norm_configs(neck, pred, want_f, want_h):
+    f = SimSiamProjector(in_channels=8, hid_channels=8, out_channels=4, num_layers=2, **{'norm_cfg': BN1D, **neck})
+    h = SimSiamPredictor(in_channels=4, hid_channels=2, out_channels=4, **{'norm_cfg': BN1D, **pred})
+    assert norms(f) == want_f and norms(h) == want_h
+    for mlp in (f.mlp, h.mlp):
+        layers = list(mlp)
+        for i, m in enumerate(layers):
+            if isinstance(m, nn.Linear):  # a bias only where no BN follows
+                assert (m.bias is None) == isinstance(layers[i + 1], nn.BatchNorm1d)
+    assert len(f.mlp) == 5 and len(h.mlp) == 5  # Identity placeholders: the official layer indices never move
+    if pred.get('out_norm_cfg'):
+        assert h.mlp[-1].affine
+    if want_f[-1]:
+        assert not f.mlp[-1].affine  # the projector's output BN, as in the official builder
+    f((torch.randn(4, 8, 2, 2),)), h(torch.randn(4, 4))
+
+
+def test_out_norm_without_type_and_no_norm_names_the_key():
+    with pytest.raises(ConfigError, match=r'model\.neck\.out_norm_cfg'):
+        SimSiamProjector(in_channels=8, hid_channels=8, out_channels=4, norm_cfg=None)
+
+
+# ---------------------------------------------------------------- pairs of views (Table 5, asym. 2x)
+def test_four_views_are_two_pairs_averaged():
+    torch.manual_seed(0)
+    model = tiny_simsiam(symmetric=False)
+    views = [torch.randn(4, 3, 8, 8) for _ in range(4)]
+    four = model.loss(views, None)
+    pair1, pair2 = model.loss(views[:2], None), model.loss(views[2:], None)
+    assert float(four['loss']) == pytest.approx(0.5 * float(pair1['loss'] + pair2['loss']), abs=1e-5)
+    assert float(four['z_std']) == pytest.approx(float(pair1['z_std']), abs=1e-6)  # view 1's projection
+    with pytest.raises(ConfigError, match='num_views must be even'):
+        model.loss(views[:3], None)
+
+
+# ---------------------------------------------------------------- every row config trains (the runner's configs)
+@HOOKS.register_module(force=True)
+class _CountViews(Hook):
+    """Records how many views each training batch carries."""
+    seen: list = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        _CountViews.seen.append(len(data_batch['inputs']))
+
+
+@pytest.fixture(scope='module')
+def dry_run(tmp_path_factory) -> tuple[Path, str]:
+    """``ablations.py --table all --budget smoke --dry-run``: the merged configs it writes and what it prints."""
+    work = tmp_path_factory.mktemp('ablations')
+    out = subprocess.run([sys.executable, str(RUNNER), '--table', 'all', '--budget', 'smoke', '--dry-run',
+                          '--work-dir', str(work)], cwd=REPO, env=ENV, capture_output=True, text=True, check=True)
+    return work / 'smoke', out.stdout
+
+
+@pytest.mark.slow
+def test_dry_run_prints_train_and_knn_commands(dry_run):
+    root, stdout = dry_run
+    runs = sorted(p.name for p in root.iterdir())
+    assert len(runs) == 13 and 'asymmetric-2x' in runs and 'baseline-batch4' in runs
+    for run in runs:
+        assert f'tools/train.py {root.resolve() / run / run}.py --work-dir' in stdout
+    assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3  # rows of fig2, 1, 2, 3, 4, 5
+    lr = {b: Config.fromfile(str(root / f'baseline-batch{b}' / f'baseline-batch{b}.py')).optim_wrapper.optimizer.lr
+          for b in (4, 8)}
+    quick = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'))
+    assert lr[4] == pytest.approx(quick.optim_wrapper.optimizer.lr * 4 / 32)  # lr = base x B / 256
+    assert lr[8] == pytest.approx(2 * lr[4])
+
+
+@pytest.mark.slow
+def test_dry_run_on_several_gpus_emits_dist_train(tmp_path):
+    out = subprocess.run([sys.executable, str(RUNNER), '--table', '4', '--budget', 'in1k-100e', '--gpus', '8',
+                          '--dry-run', '--work-dir', str(tmp_path)], cwd=REPO, env=ENV, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.count('bash tools/dist_train.sh') == 2 and ' 8 --work-dir' in out
+
+
+@pytest.mark.slow
+def test_every_ablation_config_builds_and_trains_2_iterations(dry_run, cifar10_root, tmp_path):
+    root, _ = dry_run
+    for cfg_file in sorted(root.glob('*/*.py')):
+        cfg = tiny_pretrain_cfg(cifar10_root, tmp_path / cfg_file.stem, backbone='tiny', iters=2, num_images=16,
+                                config=cfg_file)
+        cfg.custom_hooks = cfg.custom_hooks + [dict(type='_CountViews')]
+        _CountViews.seen = []
+        assert pretrain(cfg).exists(), cfg_file.stem
+        assert _CountViews.seen == [4 if cfg_file.stem == 'asymmetric-2x' else 2] * 2, cfg_file.stem
+
+
+@pytest.mark.slow
+def test_runner_trains_evaluates_and_tabulates_one_row(cifar10_root, tmp_path):
+    subprocess.run([sys.executable, str(RUNNER), '--table', '4', '--rows', 'cross-entropy', '--budget', 'smoke',
+                    '--data-root', str(cifar10_root), '--work-dir', str(tmp_path)], cwd=REPO, env=ENV, check=True,
+                   capture_output=True)
+    table = json.loads((tmp_path / 'smoke' / 'table4_smoke.json').read_text())
+    row, = table['rows']
+    assert row['name'] == 'cross-entropy' and row['paper'] == 63.2 and row['status'] == 'ok'
+    assert 0 <= row['knn_top1'] <= 100 and len(row['curves']['loss']) == 4  # smoke: 4 iterations, logged each
+    assert row['final_z_std_x_sqrt_d'] > 0 and row['final_loss'] >= 0  # cross-entropy is >= 0
+    assert (tmp_path / 'smoke' / 'table4_smoke.png').stat().st_size > 0
+    assert '| cross-entropy | 63.2 |' in (tmp_path / 'smoke' / 'table4_smoke.md').read_text()
