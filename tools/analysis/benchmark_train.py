@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--num-images', type=int, default=None, help='images the loaders cycle over (default: 4 batches)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-flops', action='store_true', help='skip FLOP counting and the matmul peak')
+    p.add_argument('--data-on-device', action='store_true',
+                   help='compute bound: each variant loads one batch, moves it to the device and steps on it')
     p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
     return p.parse_args(argv)
 
@@ -183,10 +185,19 @@ class Variant:
         self.model, self.scope, self.device = model, scope, device
         self.batch_size = case['batch']
         self.seed = args.seed
+        self.data_on_device = args.data_on_device
+        self._cached = None
         self._it = iter(self.loader)
         self.times: list[dict] = []
 
     def _next(self, round_idx: int):
+        if self.data_on_device:
+            if self._cached is None:
+                self._cached = _to_device(self._load(round_idx), self.device)
+            return self._cached
+        return self._load(round_idx)
+
+    def _load(self, round_idx: int):
         if not uses_workers(self.name):  # identical augmentation draws across the in-process variants
             random.seed(self.seed + round_idx)
             np.random.seed(self.seed + round_idx)
@@ -232,6 +243,17 @@ class Variant:
     def close(self) -> None:
         self._it = None
         self.loader = None
+
+
+def _to_device(obj, device: torch.device):
+    """``obj`` (a collated batch: dicts, lists, tensors) with every tensor on ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
 
 
 class MemoryMeter:
