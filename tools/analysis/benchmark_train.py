@@ -346,12 +346,13 @@ def pipeline_check(case: dict, args: argparse.Namespace, n: int = 32) -> dict:
         for label, pipe in (('decode once + 2 augmentations (ours)', pipeline), ('decode per view', per_view)):
             with DefaultScope.overwrite_default_scope('simsiam_mm'):
                 ds = CustomDataset(data_root=args.data_root, data_prefix='train', indices=n, pipeline=pipe)
-            calls['n'] = 0
+            calls['n'], count = 0, min(n, len(ds))  # a small data root may hold fewer than n images
             random.seed(0), np.random.seed(0)
             t = time.perf_counter()
-            for i in range(n):
+            for i in range(count):
                 ds[i]
-            out[label] = dict(ms_per_image=1e3 * (time.perf_counter() - t) / n, decodes_per_image=calls['n'] / n)
+            out[label] = dict(ms_per_image=1e3 * (time.perf_counter() - t) / count,
+                              decodes_per_image=calls['n'] / count)
     finally:
         load_cls.transform = original
     return out

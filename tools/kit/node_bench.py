@@ -148,16 +148,21 @@ class Budget:
 # ------------------------------------------------------------------------------------------------ parts
 
 
+def case_name(args: argparse.Namespace) -> str:
+    """benchmark_train's case: ResNet-50 at 224 px; in --tiny mode the CIFAR ResNet-18 at 32 px."""
+    return 'r18cifar-32-b256' if args.tiny else 'r50-224-b8'
+
+
 def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budget, reserve: float) -> dict:
     """benchmark_train.py on r50-224 for the three variants; on failure, each variant alone (what fails is named)."""
     out = args.out / f'throughput_{mode}.json'
-    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--cases', 'r50-224-b8',
-           '--data-root', str(fullsize), '--workers', str(max(1, (os.cpu_count() or 2) - 1))]
-    if args.tiny:
-        cmd += ['--batch', '2', '--resolution', '64', '--iters', '1', '--warmup', '0', '--no-flops', '--workers', '1',
-                '--num-images', '4']
+    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--cases', case_name(args),
+           '--data-root', str(fullsize)]
+    if args.tiny:  # the same code path on the small CIFAR network: seconds on a CPU
+        cmd += ['--batch', '2', '--iters', '1', '--warmup', '0', '--no-flops', '--workers', '1', '--num-images', '4']
     else:
-        cmd += ['--batch', str(args.batch), '--iters', '10', '--warmup', '3', '--num-images', '100000']
+        cmd += ['--batch', str(args.batch), '--iters', '10', '--warmup', '3', '--num-images', '100000',
+                '--workers', str(max(1, (os.cpu_count() or 2) - 1))]
     if mode == 'gpu_data':
         cmd.append('--data-on-device')
     limit = min(240.0, budget.left() - reserve)
@@ -174,7 +179,7 @@ def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budg
             if merged is None:
                 merged = res
             else:
-                merged['cases']['r50-224-b8']['variants'].update(res['cases']['r50-224-b8']['variants'])
+                merged['cases'][case_name(args)]['variants'].update(res['cases'][case_name(args)]['variants'])
     return dict(status, per_variant=per_variant, result=merged)
 
 
@@ -183,6 +188,9 @@ def _cifar_cmd(args: argparse.Namespace, cifar: Path, out_dir: Path, iters: int,
     cmd = [sys.executable, str(REPO / 'tools/analysis/learning_evidence.py'), '--data-root', str(cifar),
            '--out-dir', str(out_dir), '--work-dir', str(out_dir / 'work'), '--iters', str(iters),
            '--eval-interval', str(eval_interval), '--runs', *runs]
+    per_class = kit_train_per_class(args.kit)
+    if per_class:
+        cmd += ['--train-images', str(per_class)]
     if args.tiny:
         return cmd + ['--batch-size', '8', '--width', '8', '--warmup', '1', '--bank-per-class', '4',
                       '--test-per-class', '2', '--num-workers', '0']
@@ -190,6 +198,14 @@ def _cifar_cmd(args: argparse.Namespace, cifar: Path, out_dir: Path, iters: int,
     return cmd + ['--batch-size', str(args.cifar_batch), '--width', '64', '--lr', str(args.cifar_lr),
                   '--weight-decay', '5e-4', '--warmup', str(min(50, iters // 10)), '--bank-per-class', '1000',
                   '--test-per-class', '1000', '--num-workers', str(workers), '--threads', '4']
+
+
+def kit_train_per_class(kit: Path) -> int | None:
+    """CIFAR-10 train images per class in the kit (MANIFEST.json), so the run's description says the subset."""
+    try:
+        return int(json.loads((kit / 'MANIFEST.json').read_text())['data']['train_per_class'])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def cifar_run(args: argparse.Namespace, cifar: Path, budget: Budget) -> dict:
@@ -232,7 +248,7 @@ def throughput_rows(results: dict) -> list[str]:
         if not res:
             rows.append(f'| {label} | failed or skipped: {part.get("error", "not run")} | | | |')
             continue
-        case = res['cases']['r50-224-b8']
+        case = next(iter(res['cases'].values()))
         base = case['variants'].get('mmpretrain', {}).get('images_per_s')
         for name, v in case['variants'].items():
             ratio = f'{v["images_per_s"] / base:.2f}x' if base else '-'
@@ -281,16 +297,19 @@ def plot_throughput(results: dict, path: Path) -> str | None:
         res = results['parts'].get(mode, {}).get('result')
         if not res:
             continue
-        variants = res['cases']['r50-224-b8']['variants']
+        variants = next(iter(res['cases'].values()))['variants']
         xs = [VARIANTS.index(v) + 0.4 * offset for v in variants]
         axes[0].bar(xs, [v['images_per_s'] for v in variants.values()], width=0.4, label=label)
         axes[1].bar(xs, [v['peak_mem_gib'] for v in variants.values()], width=0.4, label=label)
     for ax, title in zip(axes, ('images/s (two views each)', 'peak memory (GiB)')):
         ax.set_xticks([i + 0.2 for i in range(len(VARIANTS))], VARIANTS)
         ax.set_title(title)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, 'not measured (see kit_results.json)', ha='center', transform=ax.transAxes)
     env = results['environment']
-    fig.suptitle(f'SimSiam ResNet-50 @224 on {env.get("gpu") or "CPU"}, torch {env["torch"]}', fontsize=9)
+    fig.suptitle(f'SimSiam {"ResNet-18-CIFAR @32 (tiny)" if results["tiny"] else "ResNet-50 @224"} on {env.get("gpu") or "CPU"}, torch {env["torch"]}', fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
