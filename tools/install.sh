@@ -38,8 +38,9 @@ with_progress() {
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     for _ in 1 2 3 4 5 6; do sleep 5; kill -0 "$pid" 2>/dev/null || break 2; done
-    local s=$(( $(date +%s) - start ))
-    echo "[install] $what: $((s / 60)) min $((s % 60)) s elapsed (expected $expected); $(tail -c 200 "$log" | tr -d '\r' | tail -n 1 | cut -c1-90)"
+    local s=$(( $(date +%s) - start )) last
+    last="$(tail -c 200 "$log" | tr -d '\r' | tail -n 1 | cut -c1-90)"
+    echo "[install] $what: $((s / 60)) min $((s % 60)) s elapsed (expected $expected); last output: $last"
   done
   if ! wait "$pid"; then
     cat "$log" >&2; rm -f "$log"
@@ -106,7 +107,8 @@ if os.environ['SIMSIAM_MM_INSTALL_MODE'] == 'full':
     import mmcv.ops, mmdet, mmseg
     line += f" (ops), mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}"
 else:
-    line += f"-lite (no ops), mmpretrain {mmpretrain.__version__}; no mmdet/mmseg (downstream benchmarks need the full install)"
+    line += (f"-lite (no ops), mmpretrain {mmpretrain.__version__}; "
+             "no mmdet/mmseg (the downstream benchmarks need the full install)")
 print(f"[install] ok: {line}, simsiam_mm {simsiam_mm.__version__}")
 PY
 "${PIP[@]}" check

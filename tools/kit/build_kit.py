@@ -4,15 +4,16 @@
     python tools/kit/build_kit.py offline_kit --python-version 3.11 --force
 
 The node is assumed to have Python with a CUDA build of torch and torchvision, Pillow, numpy 2 and opencv, and no
-package index. The folder (git-ignored under ``offline_kit*/`` or ``work_dirs/``; about 55 MB) holds::
+package index. The folder (git-ignored under ``offline_kit*/`` or ``work_dirs/``; about 55 MiB) holds::
 
     run_kit.sh            THE script to run there: bash run_kit.sh [OUT_DIR] (installs from wheels/ only, prints the
                           environment, measures, writes JSON + PNG into OUT_DIR; about 10 minutes)
     wheels/               requirements/kit.txt with its requirements (numpy<2 for that Python, mmpretrain's and
                           mmengine's pure-Python requirements) and requirements/kit_nodeps.txt (mmengine, mmcv-lite,
                           mmpretrain: --no-deps), manylinux x86_64
-    data/cifar10.tar      a class-balanced CIFAR-10 subset: cifar10/{train,test}/<class>/*.jpg
-    data/fullsize.tar     full-size JPEGs (500x375, quality 90) for the 224-px pipeline: fullsize/train/<class>/*
+    data/cifar10.tar.gz   a class-balanced CIFAR-10 subset: cifar10/{train,test}/<class>/*.jpg (gzip: the
+                          small JPEGs' identical headers compress ~7x)
+    data/fullsize.tar.gz  full-size JPEGs (500x375, quality 90) for the 224-px pipeline: fullsize/train/<class>/*
     src/                  the project at git HEAD (``git archive``), or the working tree with --source worktree
     MANIFEST.json         what is in it, sizes, sha256 of each wheel, the target Python
 
@@ -48,8 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--python-version', default='3.12', help="the node's Python, MAJOR.MINOR (default 3.12)")
     p.add_argument('--data-root', type=Path, default=DEFAULT_DATA,
                    help='folder with cifar10/{train,test} and tinyimagenet10-dev/train (default: $SIMSIAM_MM_DATA)')
-    p.add_argument('--train-per-class', type=int, default=600, help='CIFAR-10 train images per class')
-    p.add_argument('--test-per-class', type=int, default=100, help='CIFAR-10 test images per class')
+    p.add_argument('--train-per-class', type=int, default=1000, help='CIFAR-10 train images per class')
+    p.add_argument('--test-per-class', type=int, default=200, help='CIFAR-10 test images per class')
     p.add_argument('--fullsize', type=int, default=300, help='full-size JPEGs for the 224-px pipeline')
     p.add_argument('--source', choices=['head', 'worktree'], default='head',
                    help='the project source: git HEAD (default) or the working tree with uncommitted changes')
@@ -72,7 +73,8 @@ def check_out_dir(out: Path, force: bool) -> None:
             raise KitError(f'{out}: holds a kit already; pass --force to replace it, or choose a new OUT_DIR')
     resolved = out.resolve()
     if REPO in resolved.parents:
-        ignored = subprocess.run(['git', 'check-ignore', '-q', str(resolved)], cwd=REPO).returncode == 0
+        probe = resolved / 'MANIFEST.json'  # a file inside it: patterns like offline_kit*/ match folders only
+        ignored = subprocess.run(['git', 'check-ignore', '-q', str(probe)], cwd=REPO).returncode == 0
         if not ignored:
             raise KitError(f'{out}: inside the repository but not git-ignored; use offline_kit/ (or any '
                            'offline_kit*/ or work_dirs/ folder) or a folder outside the repository')
@@ -129,9 +131,9 @@ def class_images(folder: Path, per_class: int) -> list[Path]:
 
 
 def write_cifar_tar(data_root: Path, tar_path: Path, train_per_class: int, test_per_class: int) -> int:
-    """``cifar10/{train,test}/<class>/*`` (class-balanced subset) into one uncompressed tar; returns the image count."""
+    """``cifar10/{train,test}/<class>/*`` (class-balanced subset) into one .tar.gz; returns the image count."""
     count = 0
-    with tarfile.open(tar_path, 'w') as tar:
+    with tarfile.open(tar_path, 'w:gz') as tar:
         for split, n in (('train', train_per_class), ('test', test_per_class)):
             for img in class_images(data_root / 'cifar10' / split, n):
                 tar.add(img, arcname=f'cifar10/{split}/{img.parent.name}/{img.name}')
@@ -163,7 +165,7 @@ def write_fullsize_tar(data_root: Path, tar_path: Path, num: int, scratch: Path)
         raise KitError(f'{src}: not found (--data-root must hold tinyimagenet10-dev/train/<class>/*.JPEG)')
     make_fullsize(src, scratch / 'fullsize' / 'train', num)
     images = sorted((scratch / 'fullsize').rglob('*.JPEG'))
-    with tarfile.open(tar_path, 'w') as tar:
+    with tarfile.open(tar_path, 'w:gz') as tar:
         tar.add(scratch / 'fullsize', arcname='fullsize')
     shutil.rmtree(scratch / 'fullsize')
     return len(images)
@@ -215,8 +217,9 @@ def build(args: argparse.Namespace) -> dict:
         start = time.time()
         wheels = [] if args.no_wheels else download_wheels(tmp / 'wheels', python_version, args.with_opencv)
         (tmp / 'data').mkdir()
-        n_cifar = write_cifar_tar(args.data_root, tmp / 'data/cifar10.tar', args.train_per_class, args.test_per_class)
-        n_full = write_fullsize_tar(args.data_root, tmp / 'data/fullsize.tar', args.fullsize, tmp)
+        n_cifar = write_cifar_tar(args.data_root, tmp / 'data/cifar10.tar.gz', args.train_per_class,
+                                  args.test_per_class)
+        n_full = write_fullsize_tar(args.data_root, tmp / 'data/fullsize.tar.gz', args.fullsize, tmp)
         commit = write_source(tmp / 'src', args.source)
         shutil.copy2(tmp / 'src/tools/kit/run_kit.sh', tmp / 'run_kit.sh')
         manifest = dict(

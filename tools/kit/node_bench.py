@@ -36,7 +36,7 @@ VARIANTS = ['mmpretrain', 'ours', 'fast']
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--kit', type=Path, required=True, help='the kit folder (data/cifar10.tar, data/fullsize.tar)')
+    p.add_argument('--kit', type=Path, required=True, help='the kit folder (data/cifar10.tar.gz, data/fullsize.tar.gz)')
     p.add_argument('--out', type=Path, required=True, help='where the results go')
     p.add_argument('--budget-s', type=float, default=570, help='time budget of all the measurements')
     p.add_argument('--batch', type=int, default=64, help='ResNet-50 @224 batch of the throughput part')
@@ -89,7 +89,7 @@ def unpack_data(kit: Path, dest: Path) -> dict[str, Path]:
     """The kit's tars, unpacked once into ``dest``; returns the dataset roots."""
     roots = {}
     for name in ('cifar10', 'fullsize'):
-        tar_path = kit / 'data' / f'{name}.tar'
+        tar_path = kit / 'data' / f'{name}.tar.gz'
         if not (dest / name).is_dir():
             if not tar_path.is_file():
                 raise FileNotFoundError(f'{tar_path}: missing from the kit (rebuild it with tools/kit/build_kit.py)')
@@ -271,7 +271,8 @@ def summary_md(results: dict) -> str:
     if cifar.get('summary'):
         s = cifar['summary']
         lines += [f'CIFAR-10: {s["setting"]}. kNN top-1 at random init: {s["random_init_top1"]}.', '',
-                  '| run | kNN top-1 (%) by iteration | final loss | final z_std·√d | seconds |', '|---|---|---:|---:|---:|']
+                  '| run | kNN top-1 (%) by iteration | final loss | final z_std·√d | seconds |',
+                  '|---|---|---:|---:|---:|']
         for run in ('simsiam', 'no_stopgrad'):
             if run in s:
                 r = s[run]
@@ -309,7 +310,8 @@ def plot_throughput(results: dict, path: Path) -> str | None:
         else:
             ax.text(0.5, 0.5, 'not measured (see kit_results.json)', ha='center', transform=ax.transAxes)
     env = results['environment']
-    fig.suptitle(f'SimSiam {"ResNet-18-CIFAR @32 (tiny)" if results["tiny"] else "ResNet-50 @224"} on {env.get("gpu") or "CPU"}, torch {env["torch"]}', fontsize=9)
+    model = 'ResNet-18-CIFAR @32 (tiny)' if results['tiny'] else 'ResNet-50 @224'
+    fig.suptitle(f'SimSiam {model} on {env.get("gpu") or "CPU"}, torch {env["torch"]}', fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
