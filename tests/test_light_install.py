@@ -53,7 +53,8 @@ def test_the_static_check_sees_a_full_stack_import(tmp_path: Path) -> None:
     """The checker itself: it flags each spelling, and nothing else."""
     path = tmp_path / 'probe.py'
     path.write_text('import mmdet.models\nfrom mmcv.ops import nms\nfrom mmcv import ops\n'
-                    'from mmseg.registry import X\nimport mmcv\nfrom mmcv.cnn import ConvModule\nfrom .mmdet import y\n')
+                    'from mmseg.registry import X\nimport mmcv\nfrom mmcv.cnn import ConvModule\n'
+                    'from .mmdet import y\n')
     assert [h.split(' ', 1)[1] for h in full_stack_imports(path)] == ['mmdet.models', 'mmcv.ops', 'mmcv.ops',
                                                                        'mmseg.registry']
 
