@@ -159,7 +159,8 @@ def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budg
     cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--cases', case_name(args),
            '--data-root', str(fullsize)]
     if args.tiny:  # the same code path on the small CIFAR network: seconds on a CPU
-        cmd += ['--batch', '2', '--iters', '1', '--warmup', '0', '--no-flops', '--workers', '1', '--num-images', '4']
+        cmd += ['--batch', '2', '--iters', '1', '--warmup', '0', '--no-flops', '--workers', '1', '--num-images', '4',
+                '--threads', '1']  # one thread: no OpenMP spinning against the other processes on a shared CPU
     else:
         cmd += ['--batch', str(args.batch), '--iters', '10', '--warmup', '3', '--num-images', '100000',
                 '--workers', str(max(1, (os.cpu_count() or 2) - 1))]
