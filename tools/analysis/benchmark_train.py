@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--num-images', type=int, default=None, help='images the loaders cycle over (default: 4 batches)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-flops', action='store_true', help='skip FLOP counting and the matmul peak')
+    p.add_argument('--workers-for-all', action='store_true',
+                   help='every variant loads through --workers processes (end to end; augmentation draws then differ)')
     p.add_argument('--data-on-device', action='store_true',
                    help='compute bound: each variant loads one batch, moves it to the device and steps on it')
     p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
@@ -131,8 +133,9 @@ def variant_config(name: str, case: dict) -> tuple[Config, str]:
     return cfg, 'simsiam_mm'
 
 
-def uses_workers(name: str) -> bool:
-    return name in ('+loader', 'fast')
+def uses_workers(name: str, args: argparse.Namespace) -> bool:
+    """Whether the variant loads through worker processes (else in-process, with identical augmentation draws)."""
+    return name in ('+loader', 'fast') or args.workers_for_all
 
 
 def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namespace) -> dict:
@@ -153,8 +156,8 @@ def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namesp
         sampler=dict(type='DefaultSampler', shuffle=True, seed=args.seed), collate_fn=dict(type='default_collate'),
         dataset=dict(type='CustomDataset', data_root=args.data_root, data_prefix='train', indices=num_images,
                      pipeline=pipeline))
-    if uses_workers(name):
-        own = case_cfg.train_dataloader  # the fast config's loader settings, with --workers workers
+    if uses_workers(name, args):
+        own = case_cfg.get('train_dataloader') or {}  # the variant config's loader settings, with --workers workers
         loader.update(num_workers=args.workers, persistent_workers=own.get('persistent_workers', True),
                       prefetch_factor=own.get('prefetch_factor', 2),
                       pin_memory=bool(own.get('pin_memory', True)) and torch.cuda.is_available())
@@ -186,6 +189,7 @@ class Variant:
         self.batch_size = case['batch']
         self.seed = args.seed
         self.data_on_device = args.data_on_device
+        self.workers = uses_workers(name, args)
         self._cached = None
         self._it = iter(self.loader)
         self.times: list[dict] = []
@@ -198,7 +202,7 @@ class Variant:
         return self._load(round_idx)
 
     def _load(self, round_idx: int):
-        if not uses_workers(self.name):  # identical augmentation draws across the in-process variants
+        if not self.workers:  # identical augmentation draws across the in-process variants
             random.seed(self.seed + round_idx)
             np.random.seed(self.seed + round_idx)
             torch.manual_seed(self.seed + round_idx)

@@ -7,7 +7,8 @@ one failure (an older torch, mmcv-lite, no GPU) is reported and skipped, never f
 
 1. throughput (``tools/analysis/benchmark_train.py``, case r50-224: ResNet-50 at 224 px, batch ``--batch``):
    mmpretrain's SimSiam, ours, our fast path; (a) ``--data-on-device``: one batch on the GPU, compute bound;
-   (b) the real loader over the full-size JPEGs with all cores; images/s and GPU memory.
+   (b) every variant through the real loader over the full-size JPEGs, all cores but one as workers (end to end);
+   images/s and GPU memory.
 2. a short CIFAR-10 ResNet-18 SimSiam run (``tools/analysis/learning_evidence.py``: SimSiam and, as in the paper's
    Fig. 2, the same without stop-gradient): loss, z_std*sqrt(d) and the kNN curve, its length fitted to the time left
    after a 20-iteration probe.
@@ -164,8 +165,7 @@ def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budg
     else:
         cmd += ['--batch', str(args.batch), '--iters', '10', '--warmup', '3', '--num-images', '100000',
                 '--workers', str(max(1, (os.cpu_count() or 2) - 1))]
-    if mode == 'gpu_data':
-        cmd.append('--data-on-device')
+    cmd.append('--data-on-device' if mode == 'gpu_data' else '--workers-for-all')
     limit = min(240.0, budget.left() - reserve)
     status = run_logged([*cmd, '--variants', *VARIANTS, '--out', str(out)], args.out / f'throughput_{mode}.log', limit)
     if status['ok']:
