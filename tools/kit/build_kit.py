@@ -182,7 +182,7 @@ def write_source(dest: Path, source: str) -> str:
     if source == 'head':
         archive = subprocess.run(['git', 'archive', '--format=tar', 'HEAD'], cwd=REPO, capture_output=True, check=True)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(dest, filter='data')
+            tar.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
         if dirty:
             print(f'[kit] note: the working tree has uncommitted changes; the kit holds HEAD '
                   f'{commit.stdout.strip()[:10]} (--source worktree takes them)')
