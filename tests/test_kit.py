@@ -59,7 +59,7 @@ def test_kit_layout_and_manifest(tiny_kit: Path) -> None:
     assert manifest['total_bytes'] == sum(manifest['bytes'].values()) < 10 * 2 ** 20
     assert (tiny_kit / 'run_kit.sh').read_bytes() == (REPO / 'tools/kit/run_kit.sh').read_bytes()
     assert (tiny_kit / 'src/simsiam_mm/__init__.py').is_file() and (tiny_kit / 'src/tools/kit/node_bench.py').is_file()
-    assert not list(tiny_kit.parent.glob('.offline_kit.building-*'))  # the temporary build folder is gone
+    assert not list(tiny_kit.parent.glob('offline_kit.building-*'))  # the temporary build folder is gone
     # a second build into the same folder needs --force, and then replaces it
     assert 'holds a kit already; pass --force' in build_kit(str(tiny_kit), '--no-wheels').stderr
 

@@ -210,7 +210,7 @@ def sha256(path: Path) -> str:
 def build(args: argparse.Namespace) -> dict:
     check_out_dir(args.out_dir, args.force)
     python_version = check_python_version(args.python_version)
-    tmp = args.out_dir.with_name(f'.{args.out_dir.name}.building-{os.getpid()}')
+    tmp = args.out_dir.with_name(f'{args.out_dir.name}.building-{os.getpid()}')  # ignored by git where OUT_DIR is
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
