@@ -27,6 +27,15 @@ done
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip)
 echo "[install] $MODE install into $VENV"
+# One venv, one mmcv flavour: pip would happily put mmcv-lite over mmcv's files or the reverse.
+if [ "$MODE" = lite ] && "${PIP[@]}" show -q mmcv 2>/dev/null; then
+  echo "[install] $VENV has mmcv with compiled ops (a full install): the light install needs its own venv," \
+       "e.g. VENV=/tmp/venv-lite bash tools/install.sh --lite" >&2
+  exit 1
+elif [ "$MODE" = full ] && "${PIP[@]}" show -q mmcv-lite 2>/dev/null; then
+  echo "[install] $VENV has mmcv-lite (a --lite install): the full install needs its own venv, e.g. VENV=.venv" >&2
+  exit 1
+fi
 
 # Run "$@" in the background, printing the elapsed time every 30 s with the expected duration; its output goes to a
 # log that is shown in full if it fails (a silent 20-minute compile looks like a hang).
@@ -55,10 +64,6 @@ install_mmcv_with_ops() {
   if "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
     return 0
   fi
-  if "$VENV/bin/python" -m pip show -q mmcv-lite 2>/dev/null; then
-    echo "[install] $VENV has mmcv-lite (a --lite install): the full install needs a separate venv (VENV=...)" >&2
-    exit 1
-  fi
   # torch >= 2.x headers need C++20 but mmcv 2.1.0's setup.py appends -std=c++17 last; with GCC the last -std wins,
   # so a compiler wrapper that appends -std=c++20 fixes the build without editing any source.
   local wrap jobs
@@ -80,11 +85,6 @@ echo "[install] build tools"
 echo "[install] torch, numpy<2 and the pure-python requirements"
 "${PIP[@]}" install -q -r "$ROOT/requirements/torch.txt"
 if [ "$MODE" = lite ]; then
-  if "$VENV/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
-    echo "[install] $VENV has mmcv with compiled ops (a full install): the light install needs a separate venv" \
-         "(VENV=/tmp/venv-lite bash tools/install.sh --lite)" >&2
-    exit 1
-  fi
   echo "[install] mmengine, mmcv-lite 2.1.0 (pure Python), mmpretrain 1.2.0 (--no-deps) and its requirements"
   "${PIP[@]}" install -q -r "$ROOT/requirements/lite.txt" -r "$ROOT/requirements/tests.txt"
   "${PIP[@]}" install -q --no-deps -r "$ROOT/requirements/mmpretrain.txt"
