@@ -3,7 +3,7 @@
 Importing the package registers every class in the ``simsiam_mm`` registry scope; configs do it with
 ``custom_imports=dict(imports=['simsiam_mm'], allow_failed_imports=False)``.
 """
-__version__ = '0.1.0'
+from .version import __version__  # noqa: E402
 
 import mmpretrain.datasets  # noqa: F401,E402  (registers mmpretrain's transforms and datasets)
 import mmpretrain.engine  # noqa: F401,E402  (hooks, optimizers such as LARS)

@@ -2,7 +2,10 @@
 
 Data-dependent tests skip with a reason where ``../shared/data`` (or ``$SIMSIAM_MM_DATA``) is absent, as in a user's
 checkout; with ``SIMSIAM_MM_REQUIRE_DATA=1`` (set by ``.ci/run``) the same absence fails the test instead.
+Tests marked ``full_stack`` (mmcv's compiled ops, mmdet, mmseg) skip under the light install
+(``tools/install.sh --lite``); with ``SIMSIAM_MM_REQUIRE_FULL_STACK=1`` (``.ci/run``'s full run) they fail instead.
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('SIMSIAM_MM_DATA', REPO.parent / 'shared' / 'data'))
 REQUIRE_DATA = os.environ.get('SIMSIAM_MM_REQUIRE_DATA', '') not in ('', '0', 'false', 'False')
+REQUIRE_FULL_STACK = os.environ.get('SIMSIAM_MM_REQUIRE_FULL_STACK', '') not in ('', '0', 'false', 'False')
+FULL_STACK_MODULES = ('mmcv._ext', 'mmdet', 'mmseg')  # mmcv._ext: mmcv built with its ops (mmcv-lite has none)
 QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'
 
 # Tests import the tools' functions (train.merge_args, ...) and these helpers (`from conftest import pretrain`).
@@ -26,6 +31,33 @@ def require_data(path: Path, what: str) -> Path:
     if REQUIRE_DATA:
         pytest.fail(f'SIMSIAM_MM_REQUIRE_DATA is set but {msg}')
     pytest.skip(msg)
+
+
+def missing_full_stack() -> list[str]:
+    """The full-stack modules this environment lacks (none after ``tools/install.sh``; all after ``--lite``)."""
+    missing = []
+    for name in FULL_STACK_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:  # the parent package itself is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``full_stack`` tests: skipped with the reason where the stack is missing (failed under CI's full run)."""
+    missing = missing_full_stack()
+    if not missing:
+        return
+    reason = (f'needs the full install (missing: {", ".join(missing)}); this is a light install: '
+              'bash tools/install.sh (without --lite) for the downstream benchmarks')
+    if REQUIRE_FULL_STACK and any('full_stack' in item.keywords for item in items):
+        raise pytest.UsageError(f'SIMSIAM_MM_REQUIRE_FULL_STACK is set but the environment {reason}')
+    for item in items:
+        if 'full_stack' in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope='session')

@@ -55,6 +55,7 @@ def _models_registry(cfg: Config):
 # ----------------------------------------------------------------------------------------------------------------
 # configs: the protocol, and every config builds its model
 # ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.full_stack
 @pytest.mark.parametrize('config', ALL_CONFIGS, ids=lambda p: p.stem)
 def test_config_follows_protocol_and_builds(config: Path) -> None:
     cfg = Config.fromfile(str(config))
@@ -85,6 +86,7 @@ def test_config_follows_protocol_and_builds(config: Path) -> None:
         assert cfg.model.data_preprocessor.std == [58.395, 57.12, 57.375]
 
 
+@pytest.mark.full_stack
 def test_schedules_and_evaluation_follow_the_protocol() -> None:
     voc = Config.fromfile(str(VOC0712_C4))
     assert voc.train_cfg.max_iters == 24000
@@ -114,6 +116,7 @@ def test_schedules_and_evaluation_follow_the_protocol() -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # checkpoint reading and the load check
 # ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.full_stack  # the Cityscapes config's _base_ is mmseg's
 def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> None:
     bad = tmp_path / 'encoder_only.pth'
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
@@ -143,6 +146,7 @@ def test_load_check_counts_and_refuses_a_module_left_at_random() -> None:
     assert len(check_weights(backbone, head_only, 'y.pth', min_fraction=0.5).missing) == 2
 
 
+@pytest.mark.full_stack
 def test_smoke_and_data_root_rewrite_only_what_they_say(tmp_path: Path) -> None:
     cfg = Config.fromfile(str(COCO_FPN))
     set_data_root(cfg, str(tmp_path))
@@ -205,6 +209,7 @@ BENCHMARKS = {
 }
 
 
+@pytest.mark.full_stack
 @pytest.mark.parametrize('name', list(BENCHMARKS))
 def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_checkpoint: Path, tmp_path: Path,
                              capsys) -> None:

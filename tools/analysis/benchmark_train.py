@@ -89,6 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--num-images', type=int, default=None, help='images the loaders cycle over (default: 4 batches)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-flops', action='store_true', help='skip FLOP counting and the matmul peak')
+    p.add_argument('--workers-for-all', action='store_true',
+                   help='every variant loads through --workers processes (end to end; augmentation draws then differ)')
+    p.add_argument('--data-on-device', action='store_true',
+                   help='compute bound: each variant loads one batch, moves it to the device and steps on it')
     p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
     return p.parse_args(argv)
 
@@ -129,8 +133,9 @@ def variant_config(name: str, case: dict) -> tuple[Config, str]:
     return cfg, 'simsiam_mm'
 
 
-def uses_workers(name: str) -> bool:
-    return name in ('+loader', 'fast')
+def uses_workers(name: str, args: argparse.Namespace) -> bool:
+    """Whether the variant loads through worker processes (else in-process, with identical augmentation draws)."""
+    return name in ('+loader', 'fast') or args.workers_for_all
 
 
 def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namespace) -> dict:
@@ -151,8 +156,8 @@ def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namesp
         sampler=dict(type='DefaultSampler', shuffle=True, seed=args.seed), collate_fn=dict(type='default_collate'),
         dataset=dict(type='CustomDataset', data_root=args.data_root, data_prefix='train', indices=num_images,
                      pipeline=pipeline))
-    if uses_workers(name):
-        own = case_cfg.train_dataloader  # the fast config's loader settings, with --workers workers
+    if uses_workers(name, args):
+        own = case_cfg.get('train_dataloader') or {}  # the variant config's loader settings, with --workers workers
         loader.update(num_workers=args.workers, persistent_workers=own.get('persistent_workers', True),
                       prefetch_factor=own.get('prefetch_factor', 2),
                       pin_memory=bool(own.get('pin_memory', True)) and torch.cuda.is_available())
@@ -183,11 +188,21 @@ class Variant:
         self.model, self.scope, self.device = model, scope, device
         self.batch_size = case['batch']
         self.seed = args.seed
+        self.data_on_device = args.data_on_device
+        self.workers = uses_workers(name, args)
+        self._cached = None
         self._it = iter(self.loader)
         self.times: list[dict] = []
 
     def _next(self, round_idx: int):
-        if not uses_workers(self.name):  # identical augmentation draws across the in-process variants
+        if self.data_on_device:
+            if self._cached is None:
+                self._cached = _to_device(self._load(round_idx), self.device)
+            return self._cached
+        return self._load(round_idx)
+
+    def _load(self, round_idx: int):
+        if not self.workers:  # identical augmentation draws across the in-process variants
             random.seed(self.seed + round_idx)
             np.random.seed(self.seed + round_idx)
             torch.manual_seed(self.seed + round_idx)
@@ -232,6 +247,17 @@ class Variant:
     def close(self) -> None:
         self._it = None
         self.loader = None
+
+
+def _to_device(obj, device: torch.device):
+    """``obj`` (a collated batch: dicts, lists, tensors) with every tensor on ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
 
 
 class MemoryMeter:
@@ -324,12 +350,13 @@ def pipeline_check(case: dict, args: argparse.Namespace, n: int = 32) -> dict:
         for label, pipe in (('decode once + 2 augmentations (ours)', pipeline), ('decode per view', per_view)):
             with DefaultScope.overwrite_default_scope('simsiam_mm'):
                 ds = CustomDataset(data_root=args.data_root, data_prefix='train', indices=n, pipeline=pipe)
-            calls['n'] = 0
+            calls['n'], count = 0, min(n, len(ds))  # a small data root may hold fewer than n images
             random.seed(0), np.random.seed(0)
             t = time.perf_counter()
-            for i in range(n):
+            for i in range(count):
                 ds[i]
-            out[label] = dict(ms_per_image=1e3 * (time.perf_counter() - t) / n, decodes_per_image=calls['n'] / n)
+            out[label] = dict(ms_per_image=1e3 * (time.perf_counter() - t) / count,
+                              decodes_per_image=calls['n'] / count)
     finally:
         load_cls.transform = original
     return out

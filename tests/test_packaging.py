@@ -1,0 +1,65 @@
+"""setup.py: one version source (simsiam_mm/version.py), and requirements that say what the package imports."""
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# import name -> distribution name, where they differ
+DISTRIBUTION = {'cv2': 'opencv-python', 'PIL': 'Pillow', 'yaml': 'PyYAML', 'sklearn': 'scikit-learn',
+                'mmseg': 'mmsegmentation'}
+CAPTURE = r'''
+import json, runpy, setuptools
+captured = {}
+setuptools.setup = lambda **kw: captured.update(kw)
+runpy.run_path('setup.py', run_name='__main__')
+print(json.dumps(dict(version=captured['version'], install_requires=captured['install_requires'],
+                      extras_require=captured['extras_require'])))
+'''
+
+
+def setup_kwargs() -> dict:
+    """What setup.py passes to setup(), captured in a fresh interpreter (nothing is built or installed)."""
+    proc = subprocess.run([sys.executable, '-c', CAPTURE], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def third_party_imports(folder: Path, skip: Path) -> set[str]:
+    """Top-level names of the absolute imports in ``folder``'s modules (outside ``skip``), less stdlib and ours."""
+    names = set()
+    for path in folder.rglob('*.py'):
+        if skip in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split('.')[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split('.')[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != 'simsiam_mm'}
+
+
+def _dist_names(requirements: list[str]) -> set[str]:
+    return {re.split(r'[<>=!\[; ]', r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_version_has_one_source() -> None:
+    kwargs = setup_kwargs()
+    text = (REPO / 'simsiam_mm/version.py').read_text()
+    assert kwargs['version'] == re.search(r"__version__ = '([^']+)'", text).group(1)
+    assert '__version__ =' not in (REPO / 'simsiam_mm/__init__.py').read_text()  # imported from version.py
+
+
+def test_requirements_cover_what_the_package_imports() -> None:
+    kwargs = setup_kwargs()
+    core, extras = _dist_names(kwargs['install_requires']), kwargs['extras_require']
+    light = third_party_imports(REPO / 'simsiam_mm', skip=REPO / 'simsiam_mm/benchmarks')
+    assert {'torch', 'mmengine', 'mmpretrain', 'mmcv', 'numpy'} <= light
+    for name in light - {'mmcv'}:  # mmcv comes in two flavours: [lite] or [full]
+        assert DISTRIBUTION.get(name, name).lower() in core, f'simsiam_mm imports {name}: not in install_requires'
+    assert 'mmcv-lite' in _dist_names(extras['lite']) and 'mmcv' in _dist_names(extras['full'])
+    assert {'mmdet', 'mmsegmentation'} <= _dist_names(extras['full']) and extras['downstream'] == extras['full']
+    assert not {'mmdet', 'mmsegmentation', 'mmcv', 'mmcv-lite'} & core  # the light install must not pull them
+    assert {'pytest', 'pytest-timeout'} <= _dist_names(extras['tests'])
