@@ -1,11 +1,15 @@
 """Build a config's model for frozen-feature evaluation, from a checkpoint or at random initialisation."""
+import logging
 from pathlib import Path
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+
+from simsiam_mm.quiet import logger_level
 
 
 def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel:
@@ -24,7 +28,9 @@ def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = revert_sync_batchnorm(MODELS.build(model_cfg))
     if checkpoint == 'random':
-        model.init_weights()
+        # without a Runner's log file, init_weights logs one INFO record per parameter: keep warnings only
+        with logger_level(MMLogger.get_current_instance(), logging.WARNING):
+            model.init_weights()
     else:
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f'checkpoint not found: {checkpoint}')

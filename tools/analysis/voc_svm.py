@@ -72,7 +72,7 @@ class ImageList:
         return self.pipeline(dict(img_path=str(self.paths[i]), gt_label=0))
 
 
-def extract(model, paths: list[Path], args: argparse.Namespace, pool_size: int):
+def extract(model, paths: list[Path], args: argparse.Namespace, pool_size: int, split: str = ''):
     import torch.nn.functional as F
     from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader
@@ -84,7 +84,8 @@ def extract(model, paths: list[Path], args: argparse.Namespace, pool_size: int):
     loader = DataLoader(ImageList(paths, pipeline), batch_size=args.batch_size, num_workers=args.num_workers,
                         collate_fn=default_collate)
     feats, _ = extract_features(model, loader, stage=-1,
-                                pool=lambda x: F.adaptive_avg_pool2d(x, pool_size).flatten(1).float())
+                                pool=lambda x: F.adaptive_avg_pool2d(x, pool_size).flatten(1).float(),
+                                progress=f'SVM features, {split}')
     return feats.numpy()
 
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
     pool_size = args.pool_size or svm.STAGE_POOL_SIZES[args.stage - 1]
     start = time.perf_counter()
-    train_x = svm.l2_normalize_rows(extract(model, train_paths, args, pool_size))
-    test_x = svm.l2_normalize_rows(extract(model, test_paths, args, pool_size))
+    train_x = svm.l2_normalize_rows(extract(model, train_paths, args, pool_size, args.train_split))
+    test_x = svm.l2_normalize_rows(extract(model, test_paths, args, pool_size, args.test_split))
     print(f'feature{args.stage}: {train_x.shape[1]}-d (pooled to {pool_size}x{pool_size}), '
           f'{len(train_paths)} {args.train_split} / {len(test_paths)} {args.test_split} images from {args.voc_root} '
           f'({time.perf_counter() - start:.1f} s)')
