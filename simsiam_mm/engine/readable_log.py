@@ -77,7 +77,8 @@ def shorten_console_startup(logger: logging.Logger) -> None:
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) or isinstance(handler.formatter, StartupDigestFormatter):
             continue
-        handler.setFormatter(StartupDigestFormatter(handler.formatter or logging.Formatter(), files[0] if files else ''))
+        inner = handler.formatter or logging.Formatter()
+        handler.setFormatter(StartupDigestFormatter(inner, files[0] if files else ''))
 
 
 @RUNNERS.register_module()
