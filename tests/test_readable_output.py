@@ -43,6 +43,7 @@ def tiny_run(cifar10_root, tmp_path_factory) -> tuple[Path, str]:
     return work_dir, console.getvalue()
 
 
+@pytest.mark.slow  # shares a real 3-iteration run (~10-15 s on 2 quiet cores)
 def test_first_log_line_after_iteration_1_with_eta(tiny_run):
     work_dir, console = tiny_run
     lines = [line for line in console.splitlines() if '(train)' in line and 'loss: ' in line]
@@ -51,6 +52,7 @@ def test_first_log_line_after_iteration_1_with_eta(tiny_run):
     assert [s['step'] for s in scalars if 'loss' in s] == [1, 2]
 
 
+@pytest.mark.slow  # shares a real 3-iteration run (~10-15 s on 2 quiet cores)
 def test_startup_dumps_are_one_line_on_console_and_full_in_log_file(tiny_run):
     work_dir, console = tiny_run
     assert 'System environment' not in console and 'before_train:' not in console
@@ -63,6 +65,7 @@ def test_startup_dumps_are_one_line_on_console_and_full_in_log_file(tiny_run):
     assert len(console.splitlines()) < 20, console
 
 
+@pytest.mark.slow  # shares a real 3-iteration run (~10-15 s on 2 quiet cores)
 def test_plot_curves_from_a_real_work_dir(tiny_run, tmp_path):
     work_dir, _ = tiny_run
     out = tmp_path / 'curves.png'
