@@ -5,6 +5,10 @@ Importing the package registers every class in the ``simsiam_mm`` registry scope
 """
 from .version import __version__  # noqa: E402
 
+from .quiet import install_warning_filters  # noqa: E402
+
+install_warning_filters()  # before mmpretrain's imports and any config read
+
 import mmpretrain.datasets  # noqa: F401,E402  (registers mmpretrain's transforms and datasets)
 import mmpretrain.engine  # noqa: F401,E402  (hooks, optimizers such as LARS)
 import mmpretrain.evaluation  # noqa: F401,E402

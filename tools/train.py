@@ -6,10 +6,10 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.engine.readable_log import SimSiamRunner
 from simsiam_mm.errors import SimSiamMMError, user_message
 
 
@@ -78,7 +78,7 @@ def main() -> None:
         check_config(cfg)  # typos, unknown types and keys, missing data folders: named, with the nearest names
         prepare_distributed(cfg, args.launcher)
         check_batch_size(cfg)  # global_batch_size split over the processes
-        runner = Runner.from_cfg(cfg)
+        runner = SimSiamRunner.from_cfg(cfg)  # mmengine's Runner, short start-up dumps on the console
         runner.train()
     except SimSiamMMError as e:  # bad input (config, data, checkpoint): our message, not a dependency's traceback
         sys.exit(f'{args.config}: error: {user_message(e)}')

@@ -5,7 +5,8 @@ default_scope = 'simsiam_mm'
 custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    # LoggerHook plus a first line (with the ETA) after iteration 1; then every `interval` iterations.
+    logger=dict(_scope_='simsiam_mm', type='EarlyLoggerHook', interval=50),
     # Atomic files, generator states, exact mid-epoch resume (simsiam_mm.engine.ResumableCheckpointHook). Long
     # epochs: save every N iterations with checkpoint=dict(interval=N, by_epoch=False). `_scope_` overrides the
     # 'mmpretrain' scope this dict inherits from mmpretrain's runtime.

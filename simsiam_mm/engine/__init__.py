@@ -4,7 +4,9 @@ from .nan_guard import NonFiniteLossHook
 from .optim_constructor import SimSiamOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
 from .pretrained import CheckedPretrainedInit
+from .readable_log import EarlyLoggerHook, SimSiamRunner
 from .resumable_checkpoint_hook import ResumableCheckpointHook
 
 __all__ = ['AutocastOptimWrapper', 'CheckedPretrainedInit', 'CollapseMonitorHook', 'CPUDistributedDataParallel',
-           'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor']
+           'EarlyLoggerHook', 'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor',
+           'SimSiamRunner']

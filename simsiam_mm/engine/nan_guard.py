@@ -29,7 +29,7 @@ class NonFiniteLossHook(Hook):
         self.keys = tuple(keys)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
-        values = {k: float(outputs[k]) for k in self.keys if outputs and k in outputs}
+        values = {k: float(outputs[k].detach()) for k in self.keys if outputs and k in outputs}
         bad = any(not math.isfinite(v) for v in values.values())
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             flag = torch.tensor([float(bad)])

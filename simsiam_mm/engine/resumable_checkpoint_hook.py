@@ -2,6 +2,7 @@
 import logging
 import os
 import os.path as osp
+from contextlib import AbstractContextManager, nullcontext
 
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.fileio import LocalBackend
@@ -11,7 +12,12 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from simsiam_mm.checkpoint import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint, checkpoints_in,
                                    commit_file)
+from simsiam_mm.quiet import dropped_log_messages
 from simsiam_mm.registry import HOOKS
+
+# what mmengine logs when CheckpointHook.before_train and save_checkpoint build an unused FileClient
+FILE_CLIENT_DEPRECATIONS = ('"FileClient" will be deprecated in future.',
+                            '"HardDiskBackend" is the alias of "LocalBackend"')
 
 
 @HOOKS.register_module()
@@ -58,8 +64,16 @@ class ResumableCheckpointHook(CheckpointHook):
                       f'starts from scratch although {checkpoints_in(runner.work_dir)[0]} exists; pass it to --resume '
                       'to continue from it.', logger='current', level=logging.WARNING)
 
+    def _unused_file_client(self, runner) -> AbstractContextManager:
+        """Without ``file_client_args`` mmengine still builds a ``FileClient`` it never uses (in ``before_train``
+        and ``save_checkpoint``): drop its deprecation notices, which the user cannot act on."""
+        if self.file_client_args is not None:
+            return nullcontext()
+        return dropped_log_messages(runner.logger, *FILE_CLIENT_DEPRECATIONS)
+
     def before_train(self, runner) -> None:
-        super().before_train(runner)
+        with self._unused_file_client(runner):
+            super().before_train(runner)
         if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
             for name in os.listdir(self.out_dir):  # left by a kill during saving
                 if name.endswith('.pth' + TMP_SUFFIX):
@@ -79,10 +93,11 @@ class ResumableCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         atomic = isinstance(self.file_backend, LocalBackend)  # object stores make a PUT visible only when complete
-        runner.save_checkpoint(  # writes on the main process only
-            self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
-            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        with self._unused_file_client(runner):
+            runner.save_checkpoint(  # writes on the main process only
+                self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
+                save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
         if atomic:

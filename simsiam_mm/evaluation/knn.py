@@ -15,6 +15,8 @@ from mmengine.dataset import default_collate
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .progress import track
+
 
 def pool_feature(x: Tensor) -> Tensor:
     """Global-average-pool an NxCxHxW map (or pass an NxC vector through) and l2-normalise it: NxC."""
@@ -25,17 +27,21 @@ def pool_feature(x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def extract_features(model: nn.Module, loader: Iterable, stage: int = -1, max_batches: int | None = None,
-                     pool: Callable[[Tensor], Tensor] = pool_feature) -> tuple[Tensor, Tensor]:
+                     pool: Callable[[Tensor], Tensor] = pool_feature,
+                     progress: str | None = None) -> tuple[Tensor, Tensor]:
     """Run ``model.extract_feat`` in eval mode over ``loader``; return (NxC l2-normalised features, N labels).
 
     ``model`` is any mmengine model with a ``data_preprocessor`` and an ``extract_feat`` returning a tuple of stage
     outputs (our :class:`SimSiam`, mmpretrain's ``ImageClassifier`` without a neck); ``stage`` indexes that tuple. The
     model's train/eval mode is restored afterwards, so a training hook can call this. ``pool`` turns the stage's
-    NxCxHxW map into NxD features (default: global average pooling + l2 normalisation).
+    NxCxHxW map into NxD features (default: global average pooling + l2 normalisation). With ``progress`` (a
+    description) the images done, the rate and the ETA go to stderr (:func:`~simsiam_mm.evaluation.progress.track`).
     """
     was_training = model.training
     model.eval()
     feats, labels = [], []
+    if progress is not None:
+        loader = track(loader, _num_images(loader, max_batches), progress, size=lambda b: len(b['data_samples']))
     try:
         for i, batch in enumerate(loader):
             if max_batches is not None and i >= max_batches:
@@ -50,6 +56,13 @@ def extract_features(model: nn.Module, loader: Iterable, stage: int = -1, max_ba
     if not feats:
         raise ValueError('extract_features: the data loader yielded no batch (empty dataset?)')
     return torch.cat(feats), torch.cat(labels)
+
+
+def _num_images(loader: Iterable, max_batches: int | None) -> int:
+    """How many images ``loader`` yields (its dataset's length, capped at ``max_batches`` batches)."""
+    total = len(getattr(loader, 'dataset', loader))
+    batch_size = getattr(loader, 'batch_size', None)
+    return min(total, max_batches * batch_size) if max_batches is not None and batch_size else total
 
 
 @torch.no_grad()
@@ -149,13 +162,18 @@ def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None,
 
 
 def knn_eval(model: nn.Module, train_loader: Iterable, val_loader: Iterable, k: int = 20,
-             temperature: float = 0.07, stage: int = -1, num_classes: int | None = None) -> dict[str, float]:
+             temperature: float = 0.07, stage: int = -1, num_classes: int | None = None,
+             progress: bool = False) -> dict[str, float]:
     """Extract features of both splits with ``model`` and return kNN top-1/top-5 accuracy (%) on the val split.
+
+    ``progress``: report each split's feature extraction (images, rate, ETA) on stderr.
 
     Examples:
         >>> # model: a SimSiam built from a config, loaders from build_eval_loader(...)
         >>> # knn_eval(model, train_loader, val_loader)  -> {'top1': 38.2, 'top5': 85.0}
     """
-    train_feats, train_labels = extract_features(model, train_loader, stage)
-    val_feats, val_labels = extract_features(model, val_loader, stage)
+    train_feats, train_labels = extract_features(model, train_loader, stage,
+                                                 progress='kNN memory bank features' if progress else None)
+    val_feats, val_labels = extract_features(model, val_loader, stage,
+                                             progress='kNN query features' if progress else None)
     return knn_accuracy(train_feats, train_labels, val_feats, val_labels, num_classes, k, temperature)

@@ -74,7 +74,8 @@ class KNNEvalHook(Hook):
         if not is_main_process():
             return None
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        result = knn_eval(model, *self._get_loaders(), k=self.k, temperature=self.temperature, stage=self.stage)
+        result = knn_eval(model, *self._get_loaders(), k=self.k, temperature=self.temperature, stage=self.stage,
+                          progress=True)  # a long bank pauses training: say how long
         record = dict(iter=step, epoch=runner.epoch, **result)
         self.history.append(record)
         runner.visualizer.add_scalars({f'knn/{key}': v for key, v in result.items()}, step=step)

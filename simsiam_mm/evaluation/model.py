@@ -1,10 +1,13 @@
 """Build a config's model for frozen-feature evaluation, from a checkpoint or at random initialisation."""
+import logging
+
 from mmengine.config import Config
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from simsiam_mm.checkpoint import load_backbone
+from simsiam_mm.quiet import logger_level
 
 
 def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel:
@@ -27,7 +30,9 @@ def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    model.init_weights()
+    # without a Runner's log file, init_weights logs one INFO record per parameter: keep warnings only
+    with logger_level(MMLogger.get_current_instance(), logging.WARNING):
+        model.init_weights()
     if checkpoint != 'random':
         check = load_backbone(model, checkpoint)
         print_log(f'{checkpoint}: {check.summary()}', logger='current')

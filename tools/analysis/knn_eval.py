@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    import simsiam_mm  # noqa: F401  (registers our classes; first, so its warning filters apply to the config read)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -53,7 +54,6 @@ def main(argv: list[str] | None = None) -> dict:
     for prefix in (args.train_prefix, args.val_prefix):
         if not (data_root / prefix).is_dir():
             raise FileNotFoundError(f'{data_root / prefix} is not a folder (expected <class>/<image> folders)')
-    import simsiam_mm  # noqa: F401  (registers our classes)
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
     from simsiam_mm.evaluation.model import build_frozen_model
     model = build_frozen_model(cfg, args.checkpoint, args.seed)
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_loader = build_eval_loader(dict(dataset, data_prefix=args.train_prefix), args.num_per_class_train, **kw)
     val_loader = build_eval_loader(dict(dataset, data_prefix=args.val_prefix), args.num_per_class_val, **kw)
     start = time.perf_counter()
-    result = knn_eval(model, train_loader, val_loader, k=args.k, temperature=args.temperature, stage=args.stage)
+    result = knn_eval(model, train_loader, val_loader, k=args.k, temperature=args.temperature, stage=args.stage,
+                      progress=True)
     result.update(checkpoint=args.checkpoint, config=args.config, k=args.k, temperature=args.temperature,
                   stage=args.stage, num_train=len(train_loader.dataset), num_val=len(val_loader.dataset),
                   seconds=round(time.perf_counter() - start, 1))

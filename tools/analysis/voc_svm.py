@@ -74,7 +74,7 @@ class ImageList:
         return self.pipeline(dict(img_path=str(self.paths[i]), gt_label=0))
 
 
-def extract(model, paths: list[Path], args: argparse.Namespace):
+def extract(model, paths: list[Path], args: argparse.Namespace, split: str = ''):
     """Features of ``paths`` at feature``args.stage``, pooled with the reference window of that stage."""
     from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader
@@ -91,7 +91,7 @@ def extract(model, paths: list[Path], args: argparse.Namespace):
         check_pool_input(x, pool, f'feature{args.stage}')
         return pool(x).flatten(1).float()
 
-    feats, _ = extract_features(model, loader, stage=-1, pool=pooled)
+    feats, _ = extract_features(model, loader, stage=-1, pool=pooled, progress=f'SVM features, {split}')
     return feats.numpy()
 
 
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
     start = time.perf_counter()
-    train_x = svm.l2_normalize_rows(extract(model, train_paths, args))
-    test_x = svm.l2_normalize_rows(extract(model, test_paths, args))
+    train_x = svm.l2_normalize_rows(extract(model, train_paths, args, args.train_split))
+    test_x = svm.l2_normalize_rows(extract(model, test_paths, args, args.test_split))
     window = dict(SPECIFIED_POOL_PARAMS[args.stage - 1])
     print(f'feature{args.stage}: {train_x.shape[1]}-d (reference AvgPool2d {window}), '
           f'{len(train_paths)} {args.train_split} / {len(test_paths)} {args.test_split} images from {args.voc_root} '

@@ -26,12 +26,12 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
 
 from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
                                    set_pretrained, smoke_cfg)
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.engine.readable_log import SimSiamRunner
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--smoke-size', type=int, default=128,
                         help='smoke mode: short side of the detection test scale, or segmentation crop size')
     parser.add_argument('--smoke-proposals', type=int, default=32, help='smoke mode: RPN proposals / RoIs per image')
+    parser.add_argument('--smoke-val-images', type=int, default=2, help='smoke mode: images evaluated (first N)')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--resume', action='store_true', help='resume from the latest checkpoint in the work dir')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -71,7 +72,8 @@ def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     if args.data_root:
         set_data_root(cfg, args.data_root)
     if args.smoke:
-        smoke_cfg(cfg, iters=args.smoke_iters, size=args.smoke_size, proposals=args.smoke_proposals)
+        smoke_cfg(cfg, iters=args.smoke_iters, size=args.smoke_size, proposals=args.smoke_proposals,
+                  val_images=args.smoke_val_images)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -99,7 +101,7 @@ def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] 
     state = load_backbone_state(pretrain)  # fails here, before any work, on a checkpoint without backbone.*
     save_backbone_checkpoint(state, backbone_file(cfg), source=pretrain)
     prepare_distributed(cfg, cfg.launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = SimSiamRunner.from_cfg(cfg)  # mmengine's Runner, short start-up dumps on the console
     CheckedPretrainedInit.checks.clear()  # filled when the Runner initialises the weights (runner.train)
     last = LastMetricsHook()
     runner.register_hook(last)
