@@ -1,0 +1,299 @@
+"""A faster two-view MoCo v2 pipeline with the same augmentation distribution as mmpretrain's.
+
+Each transform here subclasses the mmpretrain / mmcv transform it replaces and keeps that class's random-parameter
+code (``rand_crop_params``, ``_rand_params``, ``_random_prob``, ``random_disable``, ``random_magnitude``, drawing from
+the same global generators), so the parameters are drawn from the same distributions, in the same way, and
+:func:`~simsiam_mm.datasets.samplers.seed_sample_rngs` still makes them a function of the sample. Only how the
+pixels are computed changes:
+
+- :class:`FastLoadImageFromFile` decodes with Pillow (libjpeg-turbo); when the image is large enough that even the
+  smallest crop RandomResizedCrop can draw still covers the output at 1/2, 1/4 or 1/8 of the resolution, it asks
+  libjpeg for that scale (``Image.draft``: DCT-domain scaling, most of the decoding work skipped). The decoded image
+  is shared by the views (no copy per view).
+- :class:`FastRandomResizedCrop` draws the crop on the full-resolution grid and resizes only that box (Pillow's
+  antialiased bilinear with ``box=``, the reference's filter; OpenCV's bilinear, the same filter, when the crop is
+  upsampled in both directions).
+- :class:`FastColorJitter`, :class:`FastRandomGrayscale` and :class:`FastGaussianBlur` work on the small uint8 crop
+  with OpenCV: lookup tables for brightness and contrast, a saturating blend for saturation, an 8-bit HSV round
+  trip for hue, ``cvtColor`` for grayscale, a separable Gaussian (sigma as Pillow's ``GaussianBlur`` radius).
+
+The output is the reference's: each view HxWx3 uint8 in BGR order, packed by ``PackInputs``. Pixel values differ
+from mmpretrain's by rounding (a level or two; the blur's kernel shape slightly); ``tests/test_pipeline_distribution.py``
+states and checks the tolerances.
+"""
+import io
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform, RandomGrayscale
+from mmengine import fileio
+from mmpretrain.datasets.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
+from PIL import Image, ImageFile, ImageOps
+
+from simsiam_mm.datasets.loading import EXIF_ORIENTATION, SafeLoadImageFromFile, decode_rgb
+from simsiam_mm.datasets.samplers import seed_sample_rngs
+from simsiam_mm.errors import ConfigError, CorruptImageError
+from simsiam_mm.registry import TRANSFORMS
+
+DRAFT_REDUCTIONS = (8, 4, 2)  # the DCT scalings libjpeg offers (1/8, 1/4, 1/2), largest first
+
+
+class DecodedImage:
+    """A decoded RGB image (possibly at a reduced scale) and the size of the full-resolution image it stands for.
+
+    Crops are drawn on the full-resolution grid (``full_size``) and mapped onto the decoded pixels, so a reduced decode
+    does not change the crop distribution. Shared by the views: ``copy.deepcopy`` (what ``MultiView`` does to the
+    results of each view) returns the same object, which no transform modifies.
+    """
+
+    def __init__(self, pil: Image.Image, full_size: tuple[int, int]) -> None:
+        self.pil = pil  # mode RGB, loaded
+        self.full_size = full_size  # (width, height) of the full-resolution image
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        """The decoded pixels as an HxWx3 uint8 RGB array (made once, on first use)."""
+        if self._array is None:
+            self._array = np.asarray(self.pil)
+        return self._array
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(x, y): decoded pixels per full-resolution pixel."""
+        return self.pil.width / self.full_size[0], self.pil.height / self.full_size[1]
+
+    def __deepcopy__(self, memo: dict) -> 'DecodedImage':
+        return self
+
+
+def min_crop_size(full_size: tuple[int, int], crop_ratio_range: Sequence[float],
+                  aspect_ratio_range: Sequence[float]) -> tuple[float, float]:
+    """The smallest (width, height) RandomResizedCrop can draw on an image of ``full_size`` (width, height).
+
+    A crop has area ``r * W * H`` with ``r >= crop_ratio_range[0]`` and aspect ``a`` in ``aspect_ratio_range``:
+    width ``sqrt(r W H a)``, height ``sqrt(r W H / a)``; its fallback (the whole image, clamped in aspect) is larger.
+    One pixel is taken off for the rounding to whole pixels.
+    """
+    area = crop_ratio_range[0] * full_size[0] * full_size[1]
+    width = math.sqrt(area * min(aspect_ratio_range)) - 1
+    height = math.sqrt(area / max(aspect_ratio_range)) - 1
+    return min(width, full_size[0]), min(height, full_size[1])
+
+
+def draft_reduction(full_size: tuple[int, int], out_size: tuple[int, int], crop_ratio_range: Sequence[float],
+                    aspect_ratio_range: Sequence[float]) -> int:
+    """The largest libjpeg reduction (8, 4, 2 or 1) at which every crop still has at least ``out_size`` (width,
+    height) decoded pixels, so that it is still downsampled, never upsampled, to the output."""
+    min_w, min_h = min_crop_size(full_size, crop_ratio_range, aspect_ratio_range)
+    for reduction in DRAFT_REDUCTIONS:
+        if min_w / reduction >= out_size[0] and min_h / reduction >= out_size[1]:
+            return reduction
+    return 1
+
+
+@TRANSFORMS.register_module()
+class FastLoadImageFromFile(SafeLoadImageFromFile):
+    """:class:`SafeLoadImageFromFile` (same corrupt-image policy and per-sample seeding) for the fast pipeline: the
+    image is decoded once for all views, at the smallest libjpeg scale the crops allow.
+
+    ``results['img']`` is a :class:`DecodedImage`, which :class:`FastRandomResizedCrop` (the next transform of each
+    view) turns into an ordinary BGR array; ``img_shape`` and ``ori_shape`` are the full-resolution (height, width).
+
+    Args:
+        draft_for: the arguments of the views' ``FastRandomResizedCrop`` (``scale``, ``crop_ratio_range``,
+            ``aspect_ratio_range``): a JPEG is decoded at 1/2, 1/4 or 1/8 scale when its smallest possible crop still
+            covers ``scale`` there. ``None`` always decodes at full resolution.
+        **kwargs: the arguments of :class:`SafeLoadImageFromFile` (``to_float32`` is not supported).
+
+    Examples:
+        >>> crop = dict(scale=224, crop_ratio_range=(0.2, 1.))
+        >>> load = FastLoadImageFromFile(draft_for=crop)
+        >>> results = load(dict(img_path='data/imagenet/train/n01440764/n01440764_10026.JPEG'))  # doctest: +SKIP
+        >>> results['img'].full_size, results['img'].pil.size  # doctest: +SKIP
+        ((2000, 1500), (1000, 750))
+    """
+
+    def __init__(self, draft_for: dict | None = None, **kwargs) -> None:
+        if kwargs.get('to_float32'):
+            raise ConfigError('FastLoadImageFromFile: to_float32=True is not supported (the views stay uint8 until '
+                              'the data preprocessor); remove it from the pipeline config.')
+        super().__init__(**kwargs)
+        self.draft_for = None if draft_for is None else self._crop_geometry(draft_for)
+
+    @staticmethod
+    def _crop_geometry(draft_for: dict) -> dict:
+        unknown = set(draft_for) - {'type', 'scale', 'crop_ratio_range', 'aspect_ratio_range'}
+        if 'scale' not in draft_for or unknown:
+            raise ConfigError(f'FastLoadImageFromFile.draft_for={draft_for}: expected the crop arguments scale=..., '
+                              f'crop_ratio_range=..., aspect_ratio_range=... (unknown: {sorted(unknown)}).')
+        scale = draft_for['scale']
+        out_h, out_w = (scale, scale) if isinstance(scale, int) else scale
+        return dict(out_size=(out_w, out_h), crop_ratio_range=draft_for.get('crop_ratio_range', (0.08, 1.0)),
+                    aspect_ratio_range=draft_for.get('aspect_ratio_range', (3. / 4., 4. / 3.)))
+
+    def transform(self, results: dict) -> dict | None:
+        seed_sample_rngs(results)
+        filename = results['img_path']
+        self.num_loaded += 1
+        try:
+            img_bytes = fileio.get(filename, backend_args=self.backend_args)
+        except FileNotFoundError as e:
+            raise CorruptImageError(f'{filename}: the image file listed by the dataset does not exist.') from e
+        try:
+            image = self._decode(img_bytes, filename)
+        except CorruptImageError as e:
+            if not self.skip_corrupt:
+                raise
+            return self._skip(e)
+        results['img'] = image
+        results['img_shape'] = results['ori_shape'] = image.full_size[::-1]
+        return results
+
+    def _decode(self, img_bytes: bytes, filename: str) -> DecodedImage:
+        """Decode at the reduced scale where allowed; anything unusual (EXIF rotation, not a plain RGB/YCbCr JPEG)
+        goes through :func:`decode_rgb`, the reference decoder, at full resolution."""
+        try:
+            with Image.open(io.BytesIO(img_bytes)) as probe:
+                plain = probe.format == 'JPEG' and probe.mode == 'RGB' and \
+                    probe.getexif().get(EXIF_ORIENTATION, 1) == 1
+        except Exception:  # noqa: BLE001 - decode_rgb raises the right CorruptImageError for it
+            plain = False
+        if not plain:
+            rgb = decode_rgb(img_bytes, filename)
+            return DecodedImage(Image.fromarray(rgb), (rgb.shape[1], rgb.shape[0]))
+        truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, as in decode_rgb
+        try:
+            img = Image.open(io.BytesIO(img_bytes))
+            full_size = img.size
+            reduction = 1 if self.draft_for is None else draft_reduction(full_size, **self.draft_for)
+            if reduction > 1:
+                img.draft('RGB', (math.ceil(full_size[0] / reduction), math.ceil(full_size[1] / reduction)))
+            img.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}).') from e
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
+        return DecodedImage(img, full_size)
+
+
+@TRANSFORMS.register_module()
+class FastRandomResizedCrop(RandomResizedCrop):
+    """mmpretrain's ``RandomResizedCrop`` (same crop distribution, drawn on the full-resolution grid) that resizes
+    only the crop box of a :class:`DecodedImage`, or of an ordinary HxWx3 BGR array. Output: HxWx3 uint8 BGR.
+
+    Bilinear as the reference's ``backend='pillow'``: Pillow's antialiased filter whenever the crop is reduced in
+    some direction, OpenCV's (the same triangle filter, no antialiasing needed) when it is enlarged in both.
+    Only ``interpolation='bilinear'`` is supported.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.pop('backend', None)  # always Pillow's filter (see above)
+        super().__init__(*args, **kwargs)
+        if self.interpolation != 'bilinear':
+            raise ConfigError(f'FastRandomResizedCrop: interpolation={self.interpolation!r} is not supported; use '
+                              "'bilinear' (the MoCo v2 pipeline's) or mmpretrain's RandomResizedCrop.")
+
+    def transform(self, results: dict) -> dict:
+        image = results['img']
+        if not isinstance(image, DecodedImage):  # an ordinary BGR array (e.g. from SafeLoadImageFromFile)
+            image = DecodedImage(Image.fromarray(np.ascontiguousarray(image[..., ::-1])), image.shape[1::-1])
+        full_w, full_h = image.full_size
+        top, left, height, width = self.rand_crop_params(np.broadcast_to(np.uint8(0), (full_h, full_w)))
+        results['img'] = self._resize_box(image, left, top, width, height)
+        results['img_shape'] = results['img'].shape[:2]
+        return results
+
+    def _resize_box(self, image: DecodedImage, left: int, top: int, width: int, height: int) -> np.ndarray:
+        out_h, out_w = self.scale
+        sx, sy = image.scale
+        if (sx, sy) == (1.0, 1.0) and width <= out_w and height <= out_h:
+            rgb = cv2.resize(image.array[top:top + height, left:left + width], (out_w, out_h),
+                             interpolation=cv2.INTER_LINEAR)
+        else:
+            box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
+            rgb = np.asarray(image.pil.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box))
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _affine_lut(factor: float, center: float) -> np.ndarray:
+    """The 256-entry uint8 table of ``center + factor * (x - center)``, rounded and clipped (a Pillow blend)."""
+    values = center + factor * (np.arange(256, dtype=np.float32) - center)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def adjust_brightness(bgr: np.ndarray, factor: float) -> np.ndarray:
+    """``ImageEnhance.Brightness``: blend with black."""
+    return cv2.LUT(bgr, _affine_lut(factor, 0.))
+
+
+def adjust_contrast(bgr: np.ndarray, factor: float) -> np.ndarray:
+    """``ImageEnhance.Contrast``: blend with the mean grey level (rounded, as Pillow)."""
+    mean = int(cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[0] + 0.5)
+    return cv2.LUT(bgr, _affine_lut(factor, mean))
+
+
+def adjust_saturation(bgr: np.ndarray, factor: float) -> np.ndarray:
+    """``ImageEnhance.Color``: blend with the grey image."""
+    gray = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    return cv2.addWeighted(bgr, factor, gray, 1. - factor, 0.)
+
+
+def adjust_hue(bgr: np.ndarray, factor: float) -> np.ndarray:
+    """mmcv's ``adjust_hue``: shift the 8-bit HSV hue (0-255 for a full turn) by ``uint8(factor * 255)``, wrapping."""
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV_FULL)
+    with np.errstate(over='ignore'):
+        hsv[..., 0] += np.uint8(np.int64(factor * 255) % 256)  # mmcv: np.uint8(hue * 255) wraps negatives alike
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+
+
+@TRANSFORMS.register_module()
+class FastColorJitter(ColorJitter):
+    """mmpretrain's ``ColorJitter`` (same factors and random order) on uint8 with OpenCV: see the ``adjust_*``
+    functions of this module."""
+
+    OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # mmpretrain's index order
+
+    def transform(self, results: dict) -> dict:
+        order, *factors = self._rand_params()
+        img = results['img']
+        for index in order:
+            if factors[index] is not None:
+                img = self.OPS[index](img, factors[index])
+        results['img'] = img
+        return results
+
+
+@TRANSFORMS.register_module()
+class FastRandomGrayscale(RandomGrayscale):
+    """mmcv's ``RandomGrayscale`` (same probability) with OpenCV's BT.601 grey (rounded; mmcv truncates) for a
+    3-channel BGR image and the BT.601 ``channel_weights``; other settings fall back to mmcv's."""
+
+    BT601_BGR = (0.114, 0.587, 0.299)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        weights = np.asarray(self.channel_weights, dtype=float)
+        standard = (self.color_format == 'bgr' and self.keep_channels and img.ndim == 3 and img.shape[2] == 3
+                    and np.allclose(weights / weights.sum(), self.BT601_BGR, atol=1e-3))
+        if not standard:
+            return super().transform(results)
+        if self._random_prob() < self.prob:
+            results['img'] = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        return results
+
+
+@TRANSFORMS.register_module()
+class FastGaussianBlur(GaussianBlur):
+    """mmpretrain's ``GaussianBlur`` (same probability and sigma distribution; Pillow's ``radius`` is the Gaussian's
+    standard deviation) as OpenCV's separable Gaussian over +-3 sigma, edges replicated."""
+
+    def transform(self, results: dict) -> dict:
+        if self.random_disable():
+            return results
+        sigma = self.radius if self.radius is not None else self.random_magnitude()
+        results['img'] = cv2.GaussianBlur(results['img'], (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+        return results
