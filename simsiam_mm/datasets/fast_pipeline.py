@@ -10,9 +10,10 @@ pixels are computed changes:
   smallest crop RandomResizedCrop can draw still covers the output at 1/2, 1/4 or 1/8 of the resolution, it asks
   libjpeg for that scale (``Image.draft``: DCT-domain scaling, most of the decoding work skipped). The decoded image
   is shared by the views (no copy per view).
-- :class:`FastRandomResizedCrop` draws the crop on the full-resolution grid and resizes only that box (Pillow's
-  antialiased bilinear with ``box=``, the reference's filter; OpenCV's bilinear, the same filter, when the crop is
-  upsampled in both directions).
+- :class:`FastRandomResizedCrop` draws the crop on the full-resolution grid and resizes only that box with the
+  reference's filter, Pillow's antialiased bilinear, as torch implements it for uint8 (``F.interpolate(...,
+  antialias=True)``, an AVX2 port of Pillow-SIMD's; within a few levels of Pillow's) or, when the crop is enlarged
+  in both directions (no antialiasing then), OpenCV's bilinear.
 - :class:`FastColorJitter`, :class:`FastRandomGrayscale` and :class:`FastGaussianBlur` work on the small uint8 crop
   with OpenCV: lookup tables for brightness and contrast, a saturating blend for saturation, an 8-bit HSV round
   trip for hue, ``cvtColor`` for grayscale, a separable Gaussian (sigma as Pillow's ``GaussianBlur`` radius).
@@ -23,14 +24,17 @@ states and checks the tolerances.
 """
 import io
 import math
+import warnings
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from mmcv.transforms import BaseTransform, RandomGrayscale
 from mmengine import fileio
 from mmpretrain.datasets.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile
 
 from simsiam_mm.datasets.loading import EXIF_ORIENTATION, SafeLoadImageFromFile, decode_rgb
 from simsiam_mm.datasets.samplers import seed_sample_rngs
@@ -41,29 +45,22 @@ DRAFT_REDUCTIONS = (8, 4, 2)  # the DCT scalings libjpeg offers (1/8, 1/4, 1/2),
 
 
 class DecodedImage:
-    """A decoded RGB image (possibly at a reduced scale) and the size of the full-resolution image it stands for.
+    """A decoded HxWx3 uint8 RGB image (possibly at a reduced scale) and the size of the full-resolution image it
+    stands for.
 
     Crops are drawn on the full-resolution grid (``full_size``) and mapped onto the decoded pixels, so a reduced decode
     does not change the crop distribution. Shared by the views: ``copy.deepcopy`` (what ``MultiView`` does to the
     results of each view) returns the same object, which no transform modifies.
     """
 
-    def __init__(self, pil: Image.Image, full_size: tuple[int, int]) -> None:
-        self.pil = pil  # mode RGB, loaded
+    def __init__(self, rgb: np.ndarray, full_size: tuple[int, int]) -> None:
+        self.rgb = rgb
         self.full_size = full_size  # (width, height) of the full-resolution image
-        self._array: np.ndarray | None = None
-
-    @property
-    def array(self) -> np.ndarray:
-        """The decoded pixels as an HxWx3 uint8 RGB array (made once, on first use)."""
-        if self._array is None:
-            self._array = np.asarray(self.pil)
-        return self._array
 
     @property
     def scale(self) -> tuple[float, float]:
         """(x, y): decoded pixels per full-resolution pixel."""
-        return self.pil.width / self.full_size[0], self.pil.height / self.full_size[1]
+        return self.rgb.shape[1] / self.full_size[0], self.rgb.shape[0] / self.full_size[1]
 
     def __deepcopy__(self, memo: dict) -> 'DecodedImage':
         return self
@@ -112,8 +109,8 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         >>> crop = dict(scale=224, crop_ratio_range=(0.2, 1.))
         >>> load = FastLoadImageFromFile(draft_for=crop)
         >>> results = load(dict(img_path='data/imagenet/train/n01440764/n01440764_10026.JPEG'))  # doctest: +SKIP
-        >>> results['img'].full_size, results['img'].pil.size  # doctest: +SKIP
-        ((2000, 1500), (1000, 750))
+        >>> results['img'].full_size, results['img'].rgb.shape  # doctest: +SKIP
+        ((2000, 1500), (750, 1000, 3))
     """
 
     def __init__(self, draft_for: dict | None = None, **kwargs) -> None:
@@ -153,31 +150,30 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         return results
 
     def _decode(self, img_bytes: bytes, filename: str) -> DecodedImage:
-        """Decode at the reduced scale where allowed; anything unusual (EXIF rotation, not a plain RGB/YCbCr JPEG)
-        goes through :func:`decode_rgb`, the reference decoder, at full resolution."""
-        try:
-            with Image.open(io.BytesIO(img_bytes)) as probe:
-                plain = probe.format == 'JPEG' and probe.mode == 'RGB' and \
-                    probe.getexif().get(EXIF_ORIENTATION, 1) == 1
-        except Exception:  # noqa: BLE001 - decode_rgb raises the right CorruptImageError for it
-            plain = False
-        if not plain:
-            rgb = decode_rgb(img_bytes, filename)
-            return DecodedImage(Image.fromarray(rgb), (rgb.shape[1], rgb.shape[0]))
+        """Decode at the reduced scale where allowed; anything unusual (not a colour JPEG, EXIF rotation) goes
+        through :func:`decode_rgb`, the reference decoder, at full resolution."""
         truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
         ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, as in decode_rgb
         try:
             img = Image.open(io.BytesIO(img_bytes))
+            if img.format != 'JPEG' or img.mode != 'RGB' or img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+                rgb = decode_rgb(img_bytes, filename)
+                return DecodedImage(rgb, (rgb.shape[1], rgb.shape[0]))
             full_size = img.size
             reduction = 1 if self.draft_for is None else draft_reduction(full_size, **self.draft_for)
             if reduction > 1:
                 img.draft('RGB', (math.ceil(full_size[0] / reduction), math.ceil(full_size[1] / reduction)))
-            img.load()
+            rgb = np.asarray(img)  # decodes every byte: raises on truncation
+        except CorruptImageError:  # from decode_rgb: already names the file (and is an OSError: not re-wrapped)
+            raise
+        except Image.UnidentifiedImageError:
+            rgb = decode_rgb(img_bytes, filename)  # raises the reference's CorruptImageError
+            return DecodedImage(rgb, (rgb.shape[1], rgb.shape[0]))
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}).') from e
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-        return DecodedImage(img, full_size)
+        return DecodedImage(rgb, full_size)
 
 
 @TRANSFORMS.register_module()
@@ -185,9 +181,9 @@ class FastRandomResizedCrop(RandomResizedCrop):
     """mmpretrain's ``RandomResizedCrop`` (same crop distribution, drawn on the full-resolution grid) that resizes
     only the crop box of a :class:`DecodedImage`, or of an ordinary HxWx3 BGR array. Output: HxWx3 uint8 BGR.
 
-    Bilinear as the reference's ``backend='pillow'``: Pillow's antialiased filter whenever the crop is reduced in
-    some direction, OpenCV's (the same triangle filter, no antialiasing needed) when it is enlarged in both.
-    Only ``interpolation='bilinear'`` is supported.
+    Bilinear as the reference's ``backend='pillow'``: Pillow's antialiased filter (torch's uint8 port) whenever the
+    crop is reduced in some direction, OpenCV's (the same triangle filter, no antialiasing needed) when it is
+    enlarged in both. Only ``interpolation='bilinear'`` is supported.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -200,23 +196,27 @@ class FastRandomResizedCrop(RandomResizedCrop):
     def transform(self, results: dict) -> dict:
         image = results['img']
         if not isinstance(image, DecodedImage):  # an ordinary BGR array (e.g. from SafeLoadImageFromFile)
-            image = DecodedImage(Image.fromarray(np.ascontiguousarray(image[..., ::-1])), image.shape[1::-1])
+            image = DecodedImage(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), image.shape[1::-1])
         full_w, full_h = image.full_size
         top, left, height, width = self.rand_crop_params(np.broadcast_to(np.uint8(0), (full_h, full_w)))
-        results['img'] = self._resize_box(image, left, top, width, height)
+        results['img'] = cv2.cvtColor(self._resize_box(image, left, top, width, height), cv2.COLOR_RGB2BGR)
         results['img_shape'] = results['img'].shape[:2]
         return results
 
     def _resize_box(self, image: DecodedImage, left: int, top: int, width: int, height: int) -> np.ndarray:
+        """The crop box (full-resolution pixels) of ``image`` resized to ``self.scale``: HxWx3 uint8 RGB."""
+        sx, sy = image.scale  # a reduced decode: the box to the nearest decoded pixel (under 1/448 of its side)
+        x0, y0 = round(left * sx), round(top * sy)
+        x1, y1 = max(round((left + width) * sx), x0 + 1), max(round((top + height) * sy), y0 + 1)
+        crop = image.rgb[y0:y1, x0:x1]
         out_h, out_w = self.scale
-        sx, sy = image.scale
-        if (sx, sy) == (1.0, 1.0) and width <= out_w and height <= out_h:
-            rgb = cv2.resize(image.array[top:top + height, left:left + width], (out_w, out_h),
-                             interpolation=cv2.INTER_LINEAR)
-        else:
-            box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
-            rgb = np.asarray(image.pil.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box))
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if crop.shape[0] <= out_h and crop.shape[1] <= out_w:  # enlarged both ways: plain bilinear
+            return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        with warnings.catch_warnings():  # Pillow's arrays are read-only; nothing writes to this one
+            warnings.simplefilter('ignore', UserWarning)
+            nchw = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a view (NHWC strides): torch's uint8 AVX2 kernel
+        out = F.interpolate(nchw, size=(out_h, out_w), mode='bilinear', antialias=True, align_corners=False)
+        return out[0].permute(1, 2, 0).numpy()
 
 
 def _affine_lut(factor: float, center: float) -> np.ndarray:
