@@ -15,12 +15,14 @@ pixels are computed changes:
   antialias=True)``, an AVX2 port of Pillow-SIMD's; within a few levels of Pillow's) or, when the crop is enlarged
   in both directions (no antialiasing then), OpenCV's bilinear.
 - :class:`FastColorJitter`, :class:`FastRandomGrayscale` and :class:`FastGaussianBlur` work on the small uint8 crop
-  with OpenCV: lookup tables for brightness and contrast, a saturating blend for saturation, an 8-bit HSV round
-  trip for hue, ``cvtColor`` for grayscale, a separable Gaussian (sigma as Pillow's ``GaussianBlur`` radius).
+  with OpenCV: lookup tables for brightness and contrast, a saturating blend for saturation (all truncated like
+  Pillow's blends), an 8-bit HSV round trip for hue (OpenCV's hue mapped onto Pillow's steps by a lookup table),
+  a truncated weighted sum for grayscale, a separable Gaussian (sigma = Pillow's ``GaussianBlur`` radius).
 
-The output is the reference's: each view HxWx3 uint8 in BGR order, packed by ``PackInputs``. Pixel values differ
-from mmpretrain's by rounding (a level or two; the blur's kernel shape slightly); ``tests/test_pipeline_distribution.py``
-states and checks the tolerances.
+The output is the reference's: each view HxWx3 uint8 in BGR order, packed by ``PackInputs``. For the same random
+draws, pixel values differ from mmpretrain's by rounding (hue within a few 8-bit steps; the blur's kernel is a true
+Gaussian where Pillow's is three box passes); ``tests/test_pipeline_distribution.py`` states and checks the
+tolerances.
 """
 import io
 import math
@@ -219,35 +221,43 @@ class FastRandomResizedCrop(RandomResizedCrop):
         return out[0].permute(1, 2, 0).numpy()
 
 
-def _affine_lut(factor: float, center: float) -> np.ndarray:
-    """The 256-entry uint8 table of ``center + factor * (x - center)``, rounded and clipped (a Pillow blend)."""
-    values = center + factor * (np.arange(256, dtype=np.float32) - center)
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+TRUNCATE = 0.5 - 1e-4  # OpenCV rounds; ``round(v - TRUNCATE)`` is ``floor(v)`` (Pillow and mmcv truncate)
+RAMP = np.arange(256, dtype=np.float32)
+
+
+def _blend_lut(factor: float, center: float) -> np.ndarray:
+    """The uint8 table of Pillow's ``Image.blend`` of a solid ``center`` image with ``x`` by ``factor``:
+    ``center + factor * (x - center)`` in float32, truncated and clipped."""
+    return np.floor(center + np.float32(factor) * (RAMP - center)).clip(0, 255).astype(np.uint8)
 
 
 def adjust_brightness(bgr: np.ndarray, factor: float) -> np.ndarray:
-    """``ImageEnhance.Brightness``: blend with black."""
-    return cv2.LUT(bgr, _affine_lut(factor, 0.))
+    """``ImageEnhance.Brightness`` (mmcv's ``adjust_brightness``, backend pillow): blend with black."""
+    return cv2.LUT(bgr, _blend_lut(factor, 0.))
 
 
 def adjust_contrast(bgr: np.ndarray, factor: float) -> np.ndarray:
     """``ImageEnhance.Contrast``: blend with the mean grey level (rounded, as Pillow)."""
     mean = int(cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[0] + 0.5)
-    return cv2.LUT(bgr, _affine_lut(factor, mean))
+    return cv2.LUT(bgr, _blend_lut(factor, mean))
 
 
 def adjust_saturation(bgr: np.ndarray, factor: float) -> np.ndarray:
-    """``ImageEnhance.Color``: blend with the grey image."""
+    """``ImageEnhance.Color``: blend with the grey image (truncated, as Pillow)."""
     gray = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    return cv2.addWeighted(bgr, factor, gray, 1. - factor, 0.)
+    return cv2.addWeighted(bgr, factor, gray, 1. - factor, -TRUNCATE)
+
+
+HUE_TO_PILLOW = np.floor(RAMP * 255 / 256).astype(np.int64)  # OpenCV's hue (256 per turn, rounded) -> Pillow's
 
 
 def adjust_hue(bgr: np.ndarray, factor: float) -> np.ndarray:
-    """mmcv's ``adjust_hue``: shift the 8-bit HSV hue (0-255 for a full turn) by ``uint8(factor * 255)``, wrapping."""
-    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV_FULL)
-    with np.errstate(over='ignore'):
-        hsv[..., 0] += np.uint8(np.int64(factor * 255) % 256)  # mmcv: np.uint8(hue * 255) wraps negatives alike
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+    """mmcv's ``adjust_hue`` (backend pillow): shift Pillow's 8-bit HSV hue (255 per turn, truncated) by
+    ``uint8(factor * 255)``, wrapping. OpenCV's hue is mapped onto Pillow's steps and shifted in one lookup table
+    (saturation and value unchanged); the conversion back is the same as Pillow's."""
+    shift = int(np.int64(factor * 255) % 256)  # mmcv's np.uint8(factor * 255): truncated, negatives wrap
+    lut = np.stack([(HUE_TO_PILLOW + shift) % 256, RAMP, RAMP], axis=-1).astype(np.uint8)[:, None, :]
+    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV_FULL), lut), cv2.COLOR_HSV2BGR_FULL)
 
 
 @TRANSFORMS.register_module()
@@ -269,20 +279,18 @@ class FastColorJitter(ColorJitter):
 
 @TRANSFORMS.register_module()
 class FastRandomGrayscale(RandomGrayscale):
-    """mmcv's ``RandomGrayscale`` (same probability) with OpenCV's BT.601 grey (rounded; mmcv truncates) for a
-    3-channel BGR image and the BT.601 ``channel_weights``; other settings fall back to mmcv's."""
-
-    BT601_BGR = (0.114, 0.587, 0.299)
+    """mmcv's ``RandomGrayscale`` (same probability, same weighted sum, truncated) as one ``cv2.transform`` for a
+    3-channel BGR image kept 3-channel; other settings fall back to mmcv's."""
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         weights = np.asarray(self.channel_weights, dtype=float)
-        standard = (self.color_format == 'bgr' and self.keep_channels and img.ndim == 3 and img.shape[2] == 3
-                    and np.allclose(weights / weights.sum(), self.BT601_BGR, atol=1e-3))
+        standard = self.color_format == 'bgr' and self.keep_channels and img.ndim == 3 and img.shape[2] == 3
         if not standard:
             return super().transform(results)
         if self._random_prob() < self.prob:
-            results['img'] = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            gray = cv2.transform(img, np.append(weights / weights.sum(), -TRUNCATE)[None])  # truncated, as mmcv
+            results['img'] = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
         return results
 
 

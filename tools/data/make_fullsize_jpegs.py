@@ -32,7 +32,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def source_images(src: Path, num: int) -> list[Path]:
-    """The first ``num`` images of ``src``, taken round-robin over its class folders (sorted), so every class shows up."""
+    """The first ``num`` images of ``src``, round-robin over its class folders (sorted): every class shows up."""
     folders = sorted(p for p in src.iterdir() if p.is_dir()) or [src]
     per_class = [sorted(p for p in f.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for f in folders]
     interleaved = [p for group in zip_longest(*per_class) for p in group if p is not None]
