@@ -12,7 +12,7 @@ for grayscale, a step edge's width for the blur's sigma), over many seeded sampl
   deviations) of the configured probability, for ours and for mmpretrain's;
 - factor ranges: the extremes measured lie within ``RANGE_TOL`` of the configured ranges;
 - same seed, same image: ours and mmpretrain's draw identical parameters, so the outputs agree: crop boxes within
-  2% (3% through a 1/8 libjpeg decode), brightness/contrast/saturation to one level, hue within about one 8-bit
+  2% (3% through a 1/4 libjpeg decode), brightness/contrast/saturation to one level, hue within about one 8-bit
   step, whole views to a mean absolute difference below ``PIXEL_MEAN_TOL`` levels;
 - output: two views, each 3xHxW uint8 (BGR order, as ``LoadImageFromFile`` gives), values spanning 0-255.
 """
@@ -122,22 +122,22 @@ def test_same_seed_same_crops(crops):
 
 
 def test_reduced_decode_keeps_the_crop_distribution(tmp_path):
-    """A large JPEG decoded at 1/8 scale (libjpeg draft) gives the boxes of a full decode, same seeds."""
-    big_w, big_h, out = 1600, 1200, 64
+    """A large JPEG decoded at 1/4 scale (libjpeg draft) gives the boxes of a full decode, same seeds."""
+    big_w, big_h, out = 1200, 900, 64
     x, y = np.meshgrid(np.linspace(0, 255, big_w), np.linspace(0, 255, big_h))
     path = tmp_path / 'ramp.jpg'
     Image.fromarray(np.stack([np.full_like(x, 128), y, x], -1).astype(np.uint8)).save(path, quality=95)  # RGB
     crop = dict(scale=out, crop_ratio_range=(0.2, 1.))
-    assert draft_reduction((big_w, big_h), (out, out), crop['crop_ratio_range'], (3 / 4, 4 / 3)) == 8
+    assert draft_reduction((big_w, big_h), (out, out), crop['crop_ratio_range'], (3 / 4, 4 / 3)) == 4
     load = FastLoadImageFromFile(draft_for=crop)
     decoded = load(dict(img_path=str(path)))['img']
-    assert decoded.rgb.shape == (big_h // 8, big_w // 8, 3) and decoded.full_size == (big_w, big_h)
+    assert decoded.rgb.shape == (big_h // 4, big_w // 4, 3) and decoded.full_size == (big_w, big_h)
     full = cv2.imread(str(path))  # BGR, full resolution
 
     def boxes(transform, img, seed: int) -> np.ndarray:
         seed_all(seed)
         views = [transform(dict(img=img if not isinstance(img, np.ndarray) else img.copy()))['img']
-                 for _ in range(100)]
+                 for _ in range(60)]
         inner = np.arange(2, out - 2)
         w = [np.polyfit(inner, v[out // 2, inner, 0].astype(float), 1)[0] * out / 255 * big_w for v in views]
         h = [np.polyfit(inner, v[inner, out // 2, 1].astype(float), 1)[0] * out / 255 * big_h for v in views]
@@ -309,8 +309,8 @@ def test_pipeline_output_and_same_seed_views(fullsize_jpegs):
     pixel-close to mmpretrain's for the same draws."""
     fast = _pipeline(FAST_CFG)
     ref = _pipeline(REPO / 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py')
-    for i, path in enumerate(fullsize_jpegs):
-        for seed in range(3):
+    for i, path in enumerate(fullsize_jpegs[:4]):
+        for seed in range(2):
             seed_all(seed)
             ours = fast(dict(img_path=str(path), sample_idx=i))['inputs']
             seed_all(seed)

@@ -27,7 +27,8 @@ tolerances.
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -178,6 +179,21 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         return DecodedImage(rgb, full_size)
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread (as in a dataloader worker) also where a pipeline runs in the main process:
+    one small image gains nothing from more, and on a busy machine their synchronisation costs 10-100x the work."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @TRANSFORMS.register_module()
 class FastRandomResizedCrop(RandomResizedCrop):
     """mmpretrain's ``RandomResizedCrop`` (same crop distribution, drawn on the full-resolution grid) that resizes
@@ -217,7 +233,8 @@ class FastRandomResizedCrop(RandomResizedCrop):
         with warnings.catch_warnings():  # Pillow's arrays are read-only; nothing writes to this one
             warnings.simplefilter('ignore', UserWarning)
             nchw = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a view (NHWC strides): torch's uint8 AVX2 kernel
-        out = F.interpolate(nchw, size=(out_h, out_w), mode='bilinear', antialias=True, align_corners=False)
+        with single_thread():
+            out = F.interpolate(nchw, size=(out_h, out_w), mode='bilinear', antialias=True, align_corners=False)
         return out[0].permute(1, 2, 0).numpy()
 
 
