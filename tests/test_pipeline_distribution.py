@@ -17,6 +17,7 @@ for grayscale, a step edge's width for the blur's sigma), over many seeded sampl
 - output: two views, each 3xHxW uint8 (BGR order, as ``LoadImageFromFile`` gives), values spanning 0-255.
 """
 import copy
+import json
 import random
 import subprocess
 import sys
@@ -343,3 +344,61 @@ def test_truncated_jpeg_is_skipped_and_counted(fullsize_jpegs, tmp_path):
     strict = FastLoadImageFromFile(skip_corrupt=False)
     with pytest.raises(OSError, match='cut.jpg: the image is truncated'):
         strict(dict(img_path=str(cut)))
+
+
+# ---------------------------------------------------------------------------------------------------- configs, tools
+
+REFERENCE_TYPES = {'FastLoadImageFromFile': 'SafeLoadImageFromFile', 'FastRandomResizedCrop': 'RandomResizedCrop',
+                   'FastColorJitter': 'ColorJitter', 'FastRandomGrayscale': 'RandomGrayscale',
+                   'FastGaussianBlur': 'GaussianBlur'}
+
+
+def _reference_form(transform):
+    """A pipeline entry with our Fast* types renamed to the reference's and the fast-only arguments dropped."""
+    if isinstance(transform, list):
+        return [_reference_form(t) for t in transform]
+    if not isinstance(transform, dict):
+        return transform
+    out = {k: _reference_form(v) for k, v in transform.items() if k not in ('draft_for', 'backend')}
+    out['type'] = REFERENCE_TYPES.get(out.get('type'), out.get('type'))
+    return out
+
+
+@pytest.mark.parametrize('fast, base', [
+    ('simsiam_resnet50_8xb32-coslr-100e_in1k-fast-pipeline.py', 'simsiam_resnet50_8xb32-coslr-100e_in1k-fast.py'),
+    ('simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10-fast-pipeline.py',
+     'simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10-fast.py'),
+])
+def test_fast_pipeline_configs_swap_only_the_transforms(fast, base):
+    """Same model, schedule and data as -fast; the pipeline is the reference one with each transform replaced by its
+    Fast* twin, arguments unchanged."""
+    f, b = (Config.fromfile(str(REPO / 'configs/simsiam' / name)) for name in (fast, base))
+    assert f.model == b.model and f.optim_wrapper == b.optim_wrapper and f.train_cfg == b.train_cfg
+    fd, bd = f.train_dataloader.dataset.to_dict(), b.train_dataloader.dataset.to_dict()
+    assert {k: v for k, v in fd.items() if k != 'pipeline'} == {k: v for k, v in bd.items() if k != 'pipeline'}
+    assert _reference_form(fd['pipeline']) == _reference_form(bd['pipeline'])
+    assert fd['pipeline'] != bd['pipeline'] and fd['pipeline'][0]['draft_for']['scale'] == \
+        fd['pipeline'][1]['transforms'][0][0]['scale']
+
+
+def test_make_fullsize_jpegs_rejects_bad_size(tmp_path, cifar10_root):
+    cmd = [sys.executable, str(REPO / 'tools/data/make_fullsize_jpegs.py'), str(cifar10_root / 'test'),
+           str(tmp_path / 'out'), '--num', '2', '--size', '500by375']
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and '--size' in proc.stderr and not (tmp_path / 'out').exists()
+    proc = subprocess.run(cmd[:-1] + ['64x48'], capture_output=True, text=True, check=True)
+    files = sorted((tmp_path / 'out').rglob('*.JPEG'))
+    assert len(files) == 2 and Image.open(files[0]).size == (64, 48) and 'mean' in proc.stdout
+
+
+@pytest.mark.slow  # a fresh process importing mmengine/mmpretrain: ~10 s on a quiet machine
+def test_benchmark_pipeline_cpu_run(tmp_path, cifar10_root):
+    """The benchmark runs end to end on a few CIFAR images and writes every pipeline's figures."""
+    out = tmp_path / 'bench.json'
+    subprocess.run([sys.executable, str(REPO / 'tools/analysis/benchmark_pipeline.py'), '--cases', '32',
+                    '--cifar-dir', str(cifar10_root / 'train'), '--num-images', '6', '--rounds', '1', '--warmup', '0',
+                    '--fullsize-dir', str(tmp_path / 'none'), '--out', str(out)], check=True, capture_output=True)
+    rows = json.loads(out.read_text())['cases']['32']
+    assert set(rows) == {'mmpretrain', 'before', 'now'}
+    assert all(r['images_per_s_per_core'] > 0 and len(r['ms_per_image_rounds']) == 1 for r in rows.values())
+    assert rows['mmpretrain']['vs_mmpretrain'] == pytest.approx(1.0)

@@ -228,14 +228,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    folders = {'224': fullsize_jpegs(args), '32': args.cifar_dir}
+    folders = {'224': fullsize_jpegs(args) if '224' in args.cases or args.e2e else None, '32': args.cifar_dir}
     results = {case: summarize(time_case(case, image_files(folders[case], args.num_images), args), args.warmup)
                for case in args.cases}
     print(table(results))
     report = dict(command=' '.join(sys.argv), threads=1, num_images=args.num_images, rounds=args.rounds,
-                  warmup=args.warmup, fullsize_dir=str(folders['224']), cases=results,
+                  warmup=args.warmup, fullsize_dir=str(folders['224'] or ''), cases=results,
                   loadavg=os.getloadavg(), time=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))
-    if torch.cuda.is_available() or args.e2e:
+    if (torch.cuda.is_available() and folders['224']) or args.e2e:
         torch.set_num_threads(os.cpu_count() or 1)
         report['end_to_end'] = end_to_end(folders['224'], args)
         for name, r in report['end_to_end']['results'].items():
