@@ -132,7 +132,7 @@ def test_reduced_decode_keeps_the_crop_distribution(tmp_path):
     assert draft_reduction((big_w, big_h), (out, out), crop['crop_ratio_range'], (3 / 4, 4 / 3)) == 4
     load = FastLoadImageFromFile(draft_for=crop)
     decoded = load(dict(img_path=str(path)))['img']
-    assert decoded.rgb.shape == (big_h // 4, big_w // 4, 3) and decoded.full_size == (big_w, big_h)
+    assert decoded.bgr.shape == (big_h // 4, big_w // 4, 3) and decoded.full_size == (big_w, big_h)
     full = cv2.imread(str(path))  # BGR, full resolution
 
     def boxes(transform, img, seed: int) -> np.ndarray:
@@ -344,6 +344,20 @@ def test_truncated_jpeg_is_skipped_and_counted(fullsize_jpegs, tmp_path):
     strict = FastLoadImageFromFile(skip_corrupt=False)
     with pytest.raises(OSError, match='cut.jpg: the image is truncated'):
         strict(dict(img_path=str(cut)))
+
+
+def test_other_images_take_the_reference_decoder(fullsize_jpegs, tmp_path):
+    """PNG, grey JPEG: decoded by decode_rgb (3 channels, BGR), same pixels as the JPEG path would give."""
+    bgr = cv2.imread(str(fullsize_jpegs[0]))
+    cv2.imwrite(str(tmp_path / 'a.png'), bgr)
+    cv2.imwrite(str(tmp_path / 'g.jpg'), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    load = FastLoadImageFromFile(draft_for=dict(scale=32, crop_ratio_range=(0.2, 1.)))
+    png = load(dict(img_path=str(tmp_path / 'a.png')))['img']
+    np.testing.assert_array_equal(png.bgr, bgr)
+    grey = load(dict(img_path=str(tmp_path / 'g.jpg')))['img'].bgr
+    assert grey.shape == bgr.shape and (grey == grey[..., :1]).all()
+    reduced = load(dict(img_path=str(fullsize_jpegs[0])))['img']  # 500x375 at 32 px: a 1/4 decode
+    assert reduced.bgr.shape == (94, 125, 3) and reduced.full_size == (500, 375)
 
 
 # ---------------------------------------------------------------------------------------------------- configs, tools

@@ -6,10 +6,11 @@ the same global generators), so the parameters are drawn from the same distribut
 :func:`~simsiam_mm.datasets.samplers.seed_sample_rngs` still makes them a function of the sample. Only how the
 pixels are computed changes:
 
-- :class:`FastLoadImageFromFile` decodes with Pillow (libjpeg-turbo); when the image is large enough that even the
-  smallest crop RandomResizedCrop can draw still covers the output at 1/2, 1/4 or 1/8 of the resolution, it asks
-  libjpeg for that scale (``Image.draft``: DCT-domain scaling, most of the decoding work skipped). The decoded image
-  is shared by the views (no copy per view).
+- :class:`FastLoadImageFromFile` decodes a JPEG with OpenCV (libjpeg-turbo, straight to BGR, no copy); when the
+  image is large enough that even the smallest crop RandomResizedCrop can draw still covers the output at 1/2, 1/4
+  or 1/8 of the resolution, it asks libjpeg for that scale (``IMREAD_REDUCED_COLOR_*``, as Pillow's ``draft``:
+  DCT-domain scaling, most of the decoding work skipped). Other files go through the reference decoder. The decoded
+  image is shared by the views (no copy per view).
 - :class:`FastRandomResizedCrop` draws the crop on the full-resolution grid and resizes only that box with the
   reference's filter, Pillow's antialiased bilinear, as torch implements it for uint8 (``F.interpolate(...,
   antialias=True)``, an AVX2 port of Pillow-SIMD's; within a few levels of Pillow's) or, when the crop is enlarged
@@ -26,7 +27,6 @@ tolerances.
 """
 import io
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from mmcv.transforms import BaseTransform, RandomGrayscale
 from mmengine import fileio
 from mmpretrain.datasets.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
-from PIL import Image, ImageFile
+from PIL import Image
 
 from simsiam_mm.datasets.loading import EXIF_ORIENTATION, SafeLoadImageFromFile, decode_rgb
 from simsiam_mm.datasets.samplers import seed_sample_rngs
@@ -45,10 +45,12 @@ from simsiam_mm.errors import ConfigError, CorruptImageError
 from simsiam_mm.registry import TRANSFORMS
 
 DRAFT_REDUCTIONS = (8, 4, 2)  # the DCT scalings libjpeg offers (1/8, 1/4, 1/2), largest first
+IMREAD_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 class DecodedImage:
-    """A decoded HxWx3 uint8 RGB image (possibly at a reduced scale) and the size of the full-resolution image it
+    """A decoded HxWx3 uint8 BGR image (possibly at a reduced scale) and the size of the full-resolution image it
     stands for.
 
     Crops are drawn on the full-resolution grid (``full_size``) and mapped onto the decoded pixels, so a reduced decode
@@ -56,14 +58,14 @@ class DecodedImage:
     results of each view) returns the same object, which no transform modifies.
     """
 
-    def __init__(self, rgb: np.ndarray, full_size: tuple[int, int]) -> None:
-        self.rgb = rgb
+    def __init__(self, bgr: np.ndarray, full_size: tuple[int, int]) -> None:
+        self.bgr = bgr
         self.full_size = full_size  # (width, height) of the full-resolution image
 
     @property
     def scale(self) -> tuple[float, float]:
         """(x, y): decoded pixels per full-resolution pixel."""
-        return self.rgb.shape[1] / self.full_size[0], self.rgb.shape[0] / self.full_size[1]
+        return self.bgr.shape[1] / self.full_size[0], self.bgr.shape[0] / self.full_size[1]
 
     def __deepcopy__(self, memo: dict) -> 'DecodedImage':
         return self
@@ -112,7 +114,7 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         >>> crop = dict(scale=224, crop_ratio_range=(0.2, 1.))
         >>> load = FastLoadImageFromFile(draft_for=crop)
         >>> results = load(dict(img_path='data/imagenet/train/n01440764/n01440764_10026.JPEG'))  # doctest: +SKIP
-        >>> results['img'].full_size, results['img'].rgb.shape  # doctest: +SKIP
+        >>> results['img'].full_size, results['img'].bgr.shape  # doctest: +SKIP
         ((2000, 1500), (750, 1000, 3))
     """
 
@@ -153,30 +155,32 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         return results
 
     def _decode(self, img_bytes: bytes, filename: str) -> DecodedImage:
-        """Decode at the reduced scale where allowed; anything unusual (not a colour JPEG, EXIF rotation) goes
-        through :func:`decode_rgb`, the reference decoder, at full resolution."""
-        truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
-        ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, as in decode_rgb
-        try:
-            img = Image.open(io.BytesIO(img_bytes))
-            if img.format != 'JPEG' or img.mode != 'RGB' or img.getexif().get(EXIF_ORIENTATION, 1) != 1:
-                rgb = decode_rgb(img_bytes, filename)
-                return DecodedImage(rgb, (rgb.shape[1], rgb.shape[0]))
-            full_size = img.size
+        """Decode a complete colour JPEG with OpenCV (libjpeg-turbo, straight to BGR) at the reduced scale where
+        allowed; anything else (other formats, grey or CMYK, EXIF rotation, a truncated or odd file) goes through
+        :func:`decode_rgb`, the reference decoder, which also raises the corrupt-image errors."""
+        full_size = plain_jpeg_size(img_bytes)
+        if full_size is not None:
             reduction = 1 if self.draft_for is None else draft_reduction(full_size, **self.draft_for)
-            if reduction > 1:
-                img.draft('RGB', (math.ceil(full_size[0] / reduction), math.ceil(full_size[1] / reduction)))
-            rgb = np.asarray(img)  # decodes every byte: raises on truncation
-        except CorruptImageError:  # from decode_rgb: already names the file (and is an OSError: not re-wrapped)
-            raise
-        except Image.UnidentifiedImageError:
-            rgb = decode_rgb(img_bytes, filename)  # raises the reference's CorruptImageError
-            return DecodedImage(rgb, (rgb.shape[1], rgb.shape[0]))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}).') from e
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-        return DecodedImage(rgb, full_size)
+            bgr = cv2.imdecode(np.frombuffer(img_bytes, np.uint8), IMREAD_REDUCED[reduction])
+            expected = (math.ceil(full_size[1] / reduction), math.ceil(full_size[0] / reduction))
+            if bgr is not None and bgr.shape == (*expected, 3):
+                return DecodedImage(bgr, full_size)
+        bgr = cv2.cvtColor(decode_rgb(img_bytes, filename), cv2.COLOR_RGB2BGR)
+        return DecodedImage(bgr, (bgr.shape[1], bgr.shape[0]))
+
+
+def plain_jpeg_size(img_bytes: bytes) -> tuple[int, int] | None:
+    """(width, height) of a colour (YCbCr) JPEG without EXIF rotation that ends with its end-of-image marker (a cut
+    file does not: ``FF D9`` cannot occur in entropy-coded data); ``None`` for anything else."""
+    if img_bytes.find(b'\xff\xd9', len(img_bytes) - 32) < 0:
+        return None
+    try:
+        with Image.open(io.BytesIO(img_bytes)) as img:  # reads the header only
+            if img.format == 'JPEG' and img.mode == 'RGB' and img.getexif().get(EXIF_ORIENTATION, 1) == 1:
+                return img.size
+    except Exception:  # noqa: BLE001 - decode_rgb reports it
+        return None
+    return None
 
 
 @contextmanager
@@ -214,25 +218,23 @@ class FastRandomResizedCrop(RandomResizedCrop):
     def transform(self, results: dict) -> dict:
         image = results['img']
         if not isinstance(image, DecodedImage):  # an ordinary BGR array (e.g. from SafeLoadImageFromFile)
-            image = DecodedImage(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), image.shape[1::-1])
+            image = DecodedImage(image, image.shape[1::-1])
         full_w, full_h = image.full_size
         top, left, height, width = self.rand_crop_params(np.broadcast_to(np.uint8(0), (full_h, full_w)))
-        results['img'] = cv2.cvtColor(self._resize_box(image, left, top, width, height), cv2.COLOR_RGB2BGR)
+        results['img'] = self._resize_box(image, left, top, width, height)
         results['img_shape'] = results['img'].shape[:2]
         return results
 
     def _resize_box(self, image: DecodedImage, left: int, top: int, width: int, height: int) -> np.ndarray:
-        """The crop box (full-resolution pixels) of ``image`` resized to ``self.scale``: HxWx3 uint8 RGB."""
+        """The crop box (full-resolution pixels) of ``image`` resized to ``self.scale``: HxWx3 uint8 BGR."""
         sx, sy = image.scale  # a reduced decode: the box to the nearest decoded pixel (under 1/448 of its side)
         x0, y0 = round(left * sx), round(top * sy)
         x1, y1 = max(round((left + width) * sx), x0 + 1), max(round((top + height) * sy), y0 + 1)
-        crop = image.rgb[y0:y1, x0:x1]
+        crop = image.bgr[y0:y1, x0:x1]
         out_h, out_w = self.scale
         if crop.shape[0] <= out_h and crop.shape[1] <= out_w:  # enlarged both ways: plain bilinear
             return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        with warnings.catch_warnings():  # Pillow's arrays are read-only; nothing writes to this one
-            warnings.simplefilter('ignore', UserWarning)
-            nchw = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a view (NHWC strides): torch's uint8 AVX2 kernel
+        nchw = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a view (NHWC strides): torch's uint8 AVX2 kernel
         with single_thread():
             out = F.interpolate(nchw, size=(out_h, out_w), mode='bilinear', antialias=True, align_corners=False)
         return out[0].permute(1, 2, 0).numpy()

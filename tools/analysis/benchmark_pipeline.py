@@ -10,7 +10,10 @@ Pipelines (each one image in, two augmented views out, packed by ``PackInputs``)
     now          the ``*-fast-pipeline.py`` configs' pipeline (``simsiam_mm/datasets/fast_pipeline.py``)
 
 Cases: ``224`` on ImageNet-sized JPEGs (``--fullsize-dir``; made from tinyimagenet10-dev with
-``tools/data/make_fullsize_jpegs.py`` when absent) and ``32`` on CIFAR-10's 32x32 JPEGs. Everything runs in this one
+``tools/data/make_fullsize_jpegs.py`` when absent: upsampled, so smoother and smaller than photographs, ~27 KB),
+``224-photos`` on real full-size photographs (``--photo-dir``: the two COCO images of the downstream samples,
+640x360 and 640x427, ~210 KB each, cycled: more costly to decode than ImageNet's ~110 KB average), and ``32`` on
+CIFAR-10's 32x32 JPEGs. Everything runs in this one
 process with one thread (torch, OpenCV), so a pipeline's images/s is its images/s per core, as one dataloader worker
 would give. Rounds are interleaved (round r runs every pipeline over the same images, in an order rotated by r, each
 after re-seeding the generators), the first ``--warmup`` rounds are dropped and the median of the rest is reported.
@@ -48,10 +51,12 @@ from simsiam_mm.registry import TRANSFORMS
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get('SIMSIAM_MM_DATA', REPO.parent / 'shared' / 'data'))
 MMPRETRAIN_PIPELINE = 'mmpretrain::_base_/datasets/imagenet_bs32_mocov2.py'
-CASES = {
-    '224': dict(before='configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py',
-                now='configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast-pipeline.py'),
-    '32': dict(before='configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py',
+IN1K = dict(before='configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py',
+            now='configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast-pipeline.py')
+CASES = {  # name: the configs, the output size
+    '224': dict(IN1K, size=224),
+    '224-photos': dict(IN1K, size=224),
+    '32': dict(size=32, before='configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py',
                now='configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10-fast-pipeline.py'),
 }
 PIPELINES = ('mmpretrain', 'before', 'now')
@@ -65,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='ImageNet-sized JPEGs (<class>/*.JPEG); made here when the folder does not exist')
     p.add_argument('--fullsize-src', type=Path, default=DATA / 'tinyimagenet10-dev/train',
                    help='real images the full-size JPEGs are made from')
+    p.add_argument('--photo-dir', type=Path, default=DATA / 'downstream/coco', help='real photographs (*.jpg)')
     p.add_argument('--cifar-dir', type=Path, default=DATA / 'cifar10/train', help='CIFAR-10 <class>/*.jpg')
     p.add_argument('--num-images', type=int, default=100, help='images per round and case')
     p.add_argument('--rounds', type=int, default=5, help='measured rounds (median over them)')
@@ -86,7 +92,7 @@ def pipeline_config(name: str, case: str) -> tuple[list, str]:
     if name != 'mmpretrain':
         return Config.fromfile(str(REPO / CASES[case][name])).train_dataloader.dataset.pipeline, 'simsiam_mm'
     pipeline = get_config(MMPRETRAIN_PIPELINE).train_pipeline
-    if case == '32':  # mmpretrain's transforms with our CIFAR view settings
+    if CASES[case]['size'] == 32:  # mmpretrain's transforms with our CIFAR view settings
         ours = Config.fromfile(str(REPO / CASES[case]['before'])).train_dataloader.dataset.pipeline
         pipeline[1]['transforms'] = ours[1]['transforms']
     return pipeline, 'mmpretrain'
@@ -103,11 +109,12 @@ def build_pipeline(name: str, case: str) -> Compose:
 
 
 def image_files(folder: Path, num: int) -> list[Path]:
+    """``num`` JPEGs of ``folder``, spread over its classes; cycled when it holds fewer."""
     files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in ('.jpg', '.jpeg'))
     if not files:
         raise FileNotFoundError(f'benchmark_pipeline: no JPEGs under {folder}')
-    step = max(len(files) // num, 1)  # spread over the classes
-    return files[::step][:num]
+    step = max(len(files) // num, 1)
+    return (files[::step] * (num // len(files[::step]) + 1))[:num]
 
 
 def fullsize_jpegs(args: argparse.Namespace) -> Path:
@@ -135,7 +142,7 @@ def check_output(name: str, out: dict, size: int) -> None:
 def time_case(case: str, files: list[Path], args: argparse.Namespace) -> dict:
     """Interleaved rounds over ``files``: seconds per image of every pipeline in every round."""
     pipelines = {name: build_pipeline(name, case) for name in PIPELINES}
-    size = int(case)
+    size = CASES[case]['size']
     for name, pipe in pipelines.items():
         check_output(name, pipe(dict(img_path=str(files[0]), sample_idx=0)), size)
     times = {name: [] for name in PIPELINES}
@@ -162,7 +169,7 @@ def table(results: dict) -> str:
              '|---|---|---:|---:|---:|---:|']
     for case, rows in results.items():
         for name, r in rows.items():
-            lines.append(f"| {case} px | {name} | {r['ms_per_image']:.2f} | {r['images_per_s_per_core']:.1f} | "
+            lines.append(f"| {case} | {name} | {r['ms_per_image']:.2f} | {r['images_per_s_per_core']:.1f} | "
                          f"{r['vs_mmpretrain']:.2f}x | {r['vs_before']:.2f}x |")
     return '\n'.join(lines)
 
@@ -228,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    folders = {'224': fullsize_jpegs(args) if '224' in args.cases or args.e2e else None, '32': args.cifar_dir}
+    folders = {'224': fullsize_jpegs(args) if '224' in args.cases or args.e2e else None, '224-photos': args.photo_dir,
+               '32': args.cifar_dir}
     results = {case: summarize(time_case(case, image_files(folders[case], args.num_images), args), args.warmup)
                for case in args.cases}
     print(table(results))
