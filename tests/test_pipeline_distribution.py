@@ -37,7 +37,8 @@ from scipy.stats import ks_2samp
 
 import simsiam_mm  # noqa: F401
 from simsiam_mm.datasets.fast_pipeline import (FastColorJitter, FastGaussianBlur, FastLoadImageFromFile,
-                                               FastRandomGrayscale, FastRandomResizedCrop, draft_reduction)
+                                               FastRandomFlip, FastRandomGrayscale, FastRandomResizedCrop,
+                                               draft_reduction)
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import TRANSFORMS
 
@@ -94,7 +95,7 @@ def geometry(views: list[np.ndarray]) -> np.ndarray:
 @pytest.fixture(scope='module')
 def crops() -> dict:
     args = dict(scale=OUT, crop_ratio_range=(0.2, 1.))
-    ours = Compose([FastRandomResizedCrop(**args), RandomFlip(prob=0.5)])
+    ours = Compose([FastRandomResizedCrop(**args), FastRandomFlip(prob=0.5)])
     ref = Compose([RandomResizedCrop(backend='pillow', **args), RandomFlip(prob=0.5)])
     img = ramp_image()
     return dict(ours=geometry(run(ours, img, N, seed=1)), ref=geometry(run(ref, img, N, seed=2)),
@@ -364,7 +365,7 @@ def test_other_images_take_the_reference_decoder(fullsize_jpegs, tmp_path):
 
 REFERENCE_TYPES = {'FastLoadImageFromFile': 'SafeLoadImageFromFile', 'FastRandomResizedCrop': 'RandomResizedCrop',
                    'FastColorJitter': 'ColorJitter', 'FastRandomGrayscale': 'RandomGrayscale',
-                   'FastGaussianBlur': 'GaussianBlur'}
+                   'FastGaussianBlur': 'GaussianBlur', 'FastRandomFlip': 'RandomFlip'}
 
 
 def _reference_form(transform):

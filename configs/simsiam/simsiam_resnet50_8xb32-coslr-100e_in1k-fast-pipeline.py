@@ -12,7 +12,7 @@ view_pipeline = [
         prob=0.8),
     dict(type='FastRandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
     dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),  # sigma in [0.1, 2]
-    dict(type='RandomFlip', prob=0.5),
+    dict(type='FastRandomFlip', prob=0.5),
 ]
 train_pipeline = [
     dict(type='FastLoadImageFromFile', draft_for=crop, max_skip_fraction=0.01),  # decoded once, at 1/s if it can
