@@ -40,6 +40,7 @@ from simsiam_mm.datasets.fast_pipeline import (FastColorJitter, FastGaussianBlur
                                                FastRandomFlip, FastRandomGrayscale, FastRandomResizedCrop,
                                                draft_reduction)
 from simsiam_mm.errors import ConfigError
+from simsiam_mm.models import BatchAugDataPreprocessor, SimSiamDataPreprocessor
 from simsiam_mm.registry import TRANSFORMS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -417,3 +418,69 @@ def test_benchmark_pipeline_cpu_run(tmp_path, cifar10_root):
     assert set(rows) == {'mmpretrain', 'before', 'now'}
     assert all(r['images_per_s_per_core'] > 0 and len(r['ms_per_image_rounds']) == 1 for r in rows.values())
     assert rows['mmpretrain']['vs_mmpretrain'] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------------- on the device
+
+def _device_aug(**only) -> BatchAugDataPreprocessor:
+    """The batched colour augmentation with every operation off except ``only``."""
+    off = dict(jitter_prob=1.0, brightness=0., contrast=0., saturation=0., hue=0., gray_prob=0., blur_prob=0.)
+    return BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3, **dict(off, **only))
+
+
+def _device_run(pre: BatchAugDataPreprocessor, img: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` augmented copies of ``img`` (BGR) as one batch, back to HxWx3 uint8 BGR."""
+    torch.manual_seed(seed)
+    out = pre.augment(torch.from_numpy(img).permute(2, 0, 1)[None].repeat(n, 1, 1, 1))
+    return list(out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+@pytest.mark.parametrize('op', list(JITTER))
+def test_device_jitter_factor_distribution(op):
+    ours = np.array([_factor(op, v) for v in _device_run(_device_aug(**{op: JITTER[op]}), _probe(op), N, seed=41)])
+    ref = np.array([_factor(op, v) for v in run(ColorJitter(**_only(op)), _probe(op), N, seed=42)])
+    assert_same_distribution(ours, ref, f'on-device {op} factor')
+    center, half = (0., 0.1) if op == 'hue' else (1., 0.4)
+    assert center - half - RANGE_TOL < ours.min() < center - half + RANGE_TOL, (op, ours.min())
+    assert center + half - RANGE_TOL < ours.max() < center + half + RANGE_TOL, (op, ours.max())
+
+
+def test_device_rates_and_blur_sigma():
+    img = _probe('saturation')
+    jittered = _device_run(_device_aug(jitter_prob=0.8, **JITTER), img, N, seed=43)
+    assert abs(np.mean([not np.array_equal(o, img) for o in jittered]) - 0.8) < RATE_TOL
+    grey = _device_run(_device_aug(gray_prob=0.2), img, N, seed=44)
+    assert abs(np.mean([(o == o[..., :1]).all() for o in grey]) - 0.2) < RATE_TOL
+    edge = np.zeros((16, 48, 3), np.uint8)
+    edge[:, 24:] = 255
+    kwargs = dict(magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5)
+    blurred = {'ours': _device_run(_device_aug(blur_prob=0.5), edge, N, seed=45),
+               'ref': run(GaussianBlur(**kwargs), edge, N, seed=46)}
+    sigmas = {k: np.array([_edge_sigma(o) for o in v]) for k, v in blurred.items()}  # 0 where not blurred
+    # below sigma ~0.3 an 8-bit step edge barely changes, and Pillow's box passes change it sooner than a true
+    # Gaussian: compare the rate of clearly blurred edges (width > 0.6, expected 0.5 * (2 - 0.6) / 1.9 = 0.37)
+    rates = {k: np.mean(v > 0.6) for k, v in sigmas.items()}
+    assert abs(rates['ours'] - rates['ref']) < RATE_TOL and abs(rates['ours'] - 0.37) < RATE_TOL, rates
+    assert_same_distribution(sigmas['ours'], sigmas['ref'], 'on-device blur sigma (step-edge width, 0 if none)')
+
+
+def test_device_preprocessor_augments_training_views_only():
+    kwargs = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True, channels_last=True)
+    views = [torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8) for _ in range(2)]
+    data = dict(inputs=views, data_samples=None)
+    plain = SimSiamDataPreprocessor(**kwargs)(data)['inputs']
+    pre = BatchAugDataPreprocessor(**kwargs)
+    for a, b in zip(plain, pre(data, training=False)['inputs']):
+        assert torch.equal(a, b)
+    torch.manual_seed(0)
+    out = pre(data, training=True)['inputs']
+    assert len(out) == 2 and all(o.shape == (4, 3, 16, 16) and o.dtype == torch.float32 for o in out)
+    assert all(o.is_contiguous(memory_format=torch.channels_last) for o in out)
+    assert not torch.allclose(out[0], plain[0])  # 8 samples: some colour operation applies (p > 0.99)
+
+
+def test_device_config_moves_the_colour_ops():
+    cfg = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast-deviceaug.py'))
+    assert cfg.model.data_preprocessor.type == 'BatchAugDataPreprocessor'
+    view = cfg.train_dataloader.dataset.pipeline[1].transforms[0]
+    assert [t.type for t in view] == ['FastRandomResizedCrop', 'FastRandomFlip']

@@ -1,3 +1,4 @@
+from .batch_augment import BatchAugDataPreprocessor
 from .data_preprocessor import SimSiamDataPreprocessor
 from .heads import SimSiamHead, SimSiamPredictor
 from .losses import NegativeCosineSimilarity, collapse_std
@@ -6,4 +7,5 @@ from .necks import SimSiamProjector
 from .simsiam import SimSiam
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
-           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor']
+           'collapse_std', 'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor',
+           'BatchAugDataPreprocessor']
