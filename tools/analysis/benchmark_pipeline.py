@@ -20,8 +20,9 @@ after re-seeding the generators), the first ``--warmup`` rounds are dropped and 
 
 On a machine with CUDA it also measures end to end (``--e2e`` forces it, e.g. as a CPU dry run): the 224 px fast
 path (``simsiam_resnet50_8xb32-coslr-100e_in1k-fast.py``'s model and optimizer) fed through a DataLoader with
-``--workers`` workers by each pipeline ("loader on"), and the same steps on one cached batch ("loader off"), with
-the GPU's utilisation where ``torch.cuda.utilization`` can read it.
+``--workers`` workers by each pipeline ("loader on"), the same steps on one cached batch ("loader off"), and the
+``-fast-deviceaug`` config (crop and flip on the CPU, colour augmentation batched on the device), with the GPU's
+utilisation where ``torch.cuda.utilization`` can read it.
 
 The documented run (docs/performance.md)::
 
@@ -61,6 +62,7 @@ CASES = {  # name: the configs, the output size
 }
 PIPELINES = ('mmpretrain', 'before', 'now')
 E2E_CONFIG = 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast.py'
+DEVICE_AUG_CONFIG = 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast-deviceaug.py'
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -178,31 +180,45 @@ def table(results: dict) -> str:
 
 
 def end_to_end(folder: Path, args: argparse.Namespace) -> dict:
-    """Fast-path ResNet-50 @224 training images/s fed by each pipeline (loader on), and on one cached batch (off)."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
+    """Fast-path ResNet-50 @224 training images/s fed by each pipeline (loader on), by the on-device colour
+    augmentation config's (``-fast-deviceaug``: crop and flip on the CPU), and on one cached batch (loader off)."""
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    cfg = Config.fromfile(str(REPO / E2E_CONFIG))
-    with DefaultScope.overwrite_default_scope('simsiam_mm'):
-        from simsiam_mm.registry import MODELS
-        model = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device).train()
-        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model, optim_wrapper = _train_model(E2E_CONFIG, device)
     results = {}
     for name in PIPELINES:
-        loader = dict(batch_size=args.e2e_batch, num_workers=args.workers, persistent_workers=args.workers > 0,
-                      pin_memory=device.type == 'cuda', drop_last=True, collate_fn=dict(type='default_collate'),
-                      sampler=dict(type='InfiniteSampler', shuffle=True, seed=args.seed),
-                      dataset=dict(type='CustomDataset', data_root=str(folder), pipeline=[build_pipeline(name, '224')]))
-        if args.workers > 0:
-            loader['prefetch_factor'] = 4
-        with DefaultScope.overwrite_default_scope('simsiam_mm'):
-            batches = iter(Runner.build_dataloader(loader, seed=args.seed))
+        batches = _batches(folder, build_pipeline(name, '224'), device, args)
         results[name] = _steps(model, optim_wrapper, lambda: next(batches), args)
     cached = next(batches)
     results['loader off'] = _steps(model, optim_wrapper, lambda: cached, args)
+    model, optim_wrapper = _train_model(DEVICE_AUG_CONFIG, device)
+    pipeline = Config.fromfile(str(REPO / DEVICE_AUG_CONFIG)).train_dataloader.dataset.pipeline
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        batches = _batches(folder, Compose([TRANSFORMS.build(t) for t in pipeline]), device, args)
+    results['now + device aug'] = _steps(model, optim_wrapper, lambda: next(batches), args)
     return dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu', batch=args.e2e_batch,
                 workers=args.workers, cpus=os.cpu_count(), results=results)
+
+
+def _train_model(config: str, device: torch.device) -> tuple:
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(str(REPO / config))
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        from simsiam_mm.registry import MODELS
+        model = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device).train()
+        return model, build_optim_wrapper(model, cfg.optim_wrapper)
+
+
+def _batches(folder: Path, pipeline: Compose, device: torch.device, args: argparse.Namespace):
+    from mmengine.runner import Runner
+    loader = dict(batch_size=args.e2e_batch, num_workers=args.workers, persistent_workers=args.workers > 0,
+                  pin_memory=device.type == 'cuda', drop_last=True, collate_fn=dict(type='default_collate'),
+                  sampler=dict(type='InfiniteSampler', shuffle=True, seed=args.seed),
+                  dataset=dict(type='CustomDataset', data_root=str(folder), pipeline=[pipeline]))
+    if args.workers > 0:
+        loader['prefetch_factor'] = 4
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        return iter(Runner.build_dataloader(loader, seed=args.seed))
 
 
 def _steps(model, optim_wrapper, next_batch, args: argparse.Namespace) -> dict:
