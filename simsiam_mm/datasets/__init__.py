@@ -1,4 +1,9 @@
+from .fast_pipeline import (FastColorJitter, FastGaussianBlur, FastLoadImageFromFile, FastRandomFlip,
+                            FastRandomGrayscale, FastRandomResizedCrop)
 from .loading import SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 
-__all__ = ['ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']
+__all__ = [
+    'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale',
+    'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG', 'decode_rgb',
+    'sample_seed', 'seed_sample_rngs']

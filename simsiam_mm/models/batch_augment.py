@@ -1,0 +1,124 @@
+"""The MoCo v2 colour augmentation on the device, as a batch: colour jitter (random order), grayscale, Gaussian blur.
+
+With this data preprocessor the CPU pipeline only decodes, crops and flips (``FastRandomResizedCrop`` and
+``FastRandomFlip``, the cheap part); each view's colour operations then run on the accelerator for the whole batch,
+with per-sample random parameters drawn from mmpretrain's distributions: jitter with probability 0.8, factors
+uniform in [1 - 0.4, 1 + 0.4] (hue [-0.1, 0.1] of a turn) applied in a random order per sample; grayscale with
+probability 0.2 (BT.601 weights); blur with probability 0.5, sigma uniform in [0.1, 2]. Plain torch (batched
+blends, torchvision's batched HSV conversion, a grouped separable convolution), float32 in [0, 1]: no 8-bit
+rounding, unlike the CPU pipelines. ``tests/test_pipeline_distribution.py`` compares it with mmpretrain's pipeline.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+
+from simsiam_mm.models.data_preprocessor import SimSiamDataPreprocessor
+from simsiam_mm.registry import MODELS
+
+GRAY_RGB = (0.299, 0.587, 0.114)
+
+
+def _gray(rgb: Tensor) -> Tensor:
+    """Nx1xHxW BT.601 luma of an Nx3xHxW RGB batch."""
+    r, g, b = rgb.unbind(1)
+    return (GRAY_RGB[0] * r + GRAY_RGB[1] * g + GRAY_RGB[2] * b)[:, None]
+
+
+def brightness(rgb: Tensor, f: Tensor) -> Tensor:
+    return (rgb * f).clamp(0, 1)
+
+
+def contrast(rgb: Tensor, f: Tensor) -> Tensor:
+    mean = _gray(rgb).mean(dim=(1, 2, 3), keepdim=True)
+    return (mean + f * (rgb - mean)).clamp(0, 1)
+
+
+def saturation(rgb: Tensor, f: Tensor) -> Tensor:
+    gray = _gray(rgb)
+    return (gray + f * (rgb - gray)).clamp(0, 1)
+
+
+def hue(rgb: Tensor, f: Tensor) -> Tensor:
+    h, s, v = _rgb_to_hsv(rgb).unbind(1)
+    return _hsv_to_rgb(torch.stack([(h + f[:, 0]) % 1.0, s, v], dim=1))
+
+
+JITTER_OPS = (brightness, contrast, saturation, hue)
+
+
+def gaussian_blur(rgb: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
+    """Each image blurred with its own sigma: a separable Gaussian over +-3 max_sigma, edges replicated."""
+    n, c, h, w = rgb.shape
+    radius = math.ceil(3 * max_sigma)
+    t = torch.arange(-radius, radius + 1, device=rgb.device, dtype=rgb.dtype)
+    kernel = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (n*c) x K
+    x = F.pad(rgb, (radius,) * 4, mode='replicate').reshape(1, n * c, h + 2 * radius, w + 2 * radius)
+    x = F.conv2d(x, kernel[:, None, None, :], groups=n * c)
+    x = F.conv2d(x, kernel[:, None, :, None], groups=n * c)
+    return x.reshape(n, c, h, w)
+
+
+@MODELS.register_module()
+class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
+    """:class:`SimSiamDataPreprocessor` that first applies the MoCo v2 colour augmentation to every training view on
+    the device (see the module's docstring); evaluation inputs pass unchanged.
+
+    Args:
+        jitter_prob, brightness, contrast, saturation, hue: ``RandomApply(ColorJitter(...), prob=jitter_prob)``.
+        gray_prob: ``RandomGrayscale(prob=gray_prob)``.
+        blur_prob, blur_sigma: ``GaussianBlur(prob=blur_prob)`` with sigma uniform in ``blur_sigma``.
+        **kwargs: the arguments of :class:`SimSiamDataPreprocessor`.
+    """
+
+    def __init__(self, *args, jitter_prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
+                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2, blur_prob: float = 0.5,
+                 blur_sigma: tuple[float, float] = (0.1, 2.0), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.jitter_prob, self.gray_prob, self.blur_prob = jitter_prob, gray_prob, blur_prob
+        bounds = [(1 - brightness, 1 + brightness), (1 - contrast, 1 + contrast), (1 - saturation, 1 + saturation),
+                  (-hue, hue)]
+        self.jitter = list(zip(JITTER_OPS, bounds))  # mmpretrain's ColorJitter order of indices
+        self.blur_sigma = tuple(blur_sigma)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        if training:
+            data = dict(data)
+            views = data['inputs']
+            data['inputs'] = ([self.augment(v.to(self.device)) for v in views] if isinstance(views, list)
+                              else self.augment(views.to(self.device)))
+        return super().forward(data, training)
+
+    def augment(self, views: Tensor) -> Tensor:
+        """Nx3xHxW views in the loader's BGR order (uint8 or float in [0, 255]) -> augmented, float, same order."""
+        rgb = views.float().flip(1) / 255
+        rgb = self._color_jitter(rgb)
+        rgb = self._where(torch.rand(len(rgb), device=rgb.device) < self.gray_prob, _gray(rgb).expand_as(rgb), rgb)
+        blur = torch.rand(len(rgb), device=rgb.device) < self.blur_prob
+        if blur.any():
+            sigma = self._uniform(len(rgb), self.blur_sigma, rgb)
+            rgb = self._where(blur, gaussian_blur(rgb, sigma, self.blur_sigma[1]), rgb)
+        return (rgb * 255).flip(1)
+
+    def _color_jitter(self, rgb: Tensor) -> Tensor:
+        n = len(rgb)
+        apply = torch.rand(n, device=rgb.device) < self.jitter_prob
+        factors = [self._uniform(n, bounds, rgb)[:, None, None, None] for _, bounds in self.jitter]
+        order = torch.rand(n, len(self.jitter), device=rgb.device).argsort(dim=1)  # a random order per sample
+        for slot in range(len(self.jitter)):
+            for index, (op, bounds) in enumerate(self.jitter):
+                mask = apply & (order[:, slot] == index)
+                if bounds[0] != bounds[1] and mask.any():
+                    rgb = self._where(mask, op(rgb, factors[index]), rgb)
+        return rgb
+
+    @staticmethod
+    def _uniform(n: int, bounds: tuple[float, float], like: Tensor) -> Tensor:
+        return torch.empty(n, device=like.device, dtype=like.dtype).uniform_(*bounds)
+
+    @staticmethod
+    def _where(mask: Tensor, changed: Tensor, unchanged: Tensor) -> Tensor:
+        return torch.where(mask[:, None, None, None], changed, unchanged)
