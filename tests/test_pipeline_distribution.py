@@ -393,8 +393,9 @@ def test_fast_pipeline_configs_swap_only_the_transforms(fast, base):
     fd, bd = f.train_dataloader.dataset.to_dict(), b.train_dataloader.dataset.to_dict()
     assert {k: v for k, v in fd.items() if k != 'pipeline'} == {k: v for k, v in bd.items() if k != 'pipeline'}
     assert _reference_form(fd['pipeline']) == _reference_form(bd['pipeline'])
-    assert fd['pipeline'] != bd['pipeline'] and fd['pipeline'][0]['draft_for']['scale'] == \
-        fd['pipeline'][1]['transforms'][0][0]['scale']
+    load = next(t for t in fd['pipeline'] if t['type'] == 'FastLoadImageFromFile')
+    multiview = next(t for t in fd['pipeline'] if t['type'] == 'MultiView')
+    assert fd['pipeline'] != bd['pipeline'] and load['draft_for']['scale'] == multiview['transforms'][0][0]['scale']
 
 
 def test_make_fullsize_jpegs_rejects_bad_size(tmp_path, cifar10_root):

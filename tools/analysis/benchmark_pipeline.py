@@ -96,7 +96,8 @@ def pipeline_config(name: str, case: str) -> tuple[list, str]:
     pipeline = get_config(MMPRETRAIN_PIPELINE).train_pipeline
     if CASES[case]['size'] == 32:  # mmpretrain's transforms with our CIFAR view settings
         ours = Config.fromfile(str(REPO / CASES[case]['before'])).train_dataloader.dataset.pipeline
-        pipeline[1]['transforms'] = ours[1]['transforms']
+        multiview = next(t for t in ours if t['type'] == 'MultiView')
+        next(t for t in pipeline if t['type'] == 'MultiView')['transforms'] = multiview['transforms']
     return pipeline, 'mmpretrain'
 
 
