@@ -12,6 +12,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from simsiam_mm.engine.checkpoint_files import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint,
                                                 checkpoints_in, commit_file)
 from simsiam_mm.engine.rng import gather_rng_states, get_rng_state, set_rng_state
+from simsiam_mm.errors import WorkDirError
 from simsiam_mm.registry import HOOKS
 
 
@@ -82,10 +83,13 @@ class ResumableCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         atomic = isinstance(self.file_backend, LocalBackend)  # object stores make a PUT visible only when complete
-        runner.save_checkpoint(  # writes on the main process only
-            self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
-            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        try:
+            runner.save_checkpoint(  # writes on the main process only
+                self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
+                save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
+            self._failed_save(runner, e)
         self._rng_states = None
         if not is_main_process():
             return
@@ -99,11 +103,26 @@ class ResumableCheckpointHook(CheckpointHook):
             elif self.file_backend.isdir(path):  # deepspeed saves directories
                 self.file_backend.rmtree(path)
 
+    def _failed_save(self, runner, error: Exception) -> None:
+        """Remove the partial ``.tmp`` file and stop with one sentence; the previous checkpoint stays intact."""
+        tmp = self.last_ckpt + TMP_SUFFIX
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.exists(tmp):
+            os.remove(tmp)
+        previous = self.keep_ckpt_ids[-2] if len(self.keep_ckpt_ids) > 1 else None
+        kept = (f'the previous checkpoint {self.filename_tmpl.format(previous)} and last_checkpoint are unchanged'
+                if previous is not None else 'no earlier checkpoint of this run exists')
+        detail = getattr(error, 'strerror', None) or str(error).strip().splitlines()[-1][:160]
+        raise WorkDirError(f'{self.last_ckpt}: writing the checkpoint failed ({detail}); the partial file was '
+                           f'removed and {kept} — free disk space (or choose another --work-dir) and resume with '
+                           '--resume.') from error
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         sampler = getattr(runner.train_dataloader, 'sampler', None)
+        dataset = getattr(runner.train_dataloader, 'dataset', None)
         checkpoint['resume_state'] = dict(
             rng=self._rng_states if self._rng_states is not None else [get_rng_state()],
-            sampler_seed=getattr(sampler, 'seed', None))
+            sampler_seed=getattr(sampler, 'seed', None),
+            dataset_size=len(dataset) if hasattr(dataset, '__len__') else None)  # checked on resume
 
     # ---- resuming ----------------------------------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

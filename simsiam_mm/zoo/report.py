@@ -3,9 +3,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-
-class ConversionError(ValueError):
-    """A checkpoint cannot be converted (no backbone keys, shape mismatch, unknown layout); names the file or key."""
+from simsiam_mm.errors import ConversionError  # noqa: F401  (defined with the package's other errors; re-exported)
 
 
 @dataclass
