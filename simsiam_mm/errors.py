@@ -46,6 +46,10 @@ class ConversionError(SimSiamMMError, ValueError):
     """A checkpoint cannot be converted (no backbone keys, shape mismatch, unknown layout); names the file or key."""
 
 
+class MissingPathError(SimSiamMMError, FileNotFoundError):
+    """A file or folder the user named (a data root, a split list, a checkpoint) does not exist."""
+
+
 class WorkDirError(SimSiamMMError, OSError):
     """A work dir (or output path) that cannot be written: a file, under a file, read-only, or a full disk."""
 

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import Tensor
 
+from simsiam_mm.errors import CheckpointError
 from simsiam_mm.registry import HOOKS
 
 from .pretrained import LoadReport, compare_with_checkpoint
@@ -45,7 +46,7 @@ class PretrainedLoadCheckHook(Hook):
             print_log(f'Pretrained {self.checkpoint}: {report.summary()}', logger='current', level=logging.INFO)
         bad = [r for r in self.reports if r.loaded == 0 or r.differ]
         if bad:
-            raise RuntimeError(f'{self.checkpoint} did not initialise the model: ' +
+            raise CheckpointError(f'{self.checkpoint} did not initialise the model: ' +
                                '; '.join(r.summary() for r in bad))
         self.state = OrderedDict()  # free the copy once checked
 

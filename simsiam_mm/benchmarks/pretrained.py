@@ -17,6 +17,7 @@ import torch
 from mmengine.fileio import get_local_path
 from torch import Tensor, nn
 
+from simsiam_mm.errors import ConversionError, MissingPathError
 from simsiam_mm.zoo.checkpoint_io import save_atomic
 
 PREFIX = 'backbone.'
@@ -48,16 +49,16 @@ def load_backbone_state(checkpoint: str, prefix: str = PREFIX) -> 'OrderedDict[s
         ['conv1.weight']
     """
     if not osp.isfile(checkpoint) and '://' not in checkpoint:
-        raise FileNotFoundError(f'pretrained checkpoint not found: {checkpoint}')
+        raise MissingPathError(f'{checkpoint}: pretrained checkpoint not found — check the PRETRAIN path.')
     ckpt = _read_checkpoint(checkpoint)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f'{checkpoint}: expected a checkpoint dict (with a "state_dict"), got {type(ckpt).__name__}')
+        raise ConversionError(f'{checkpoint}: expected a checkpoint dict (with a "state_dict"), got {type(ckpt).__name__}')
     tensors = OrderedDict((k[len(prefix):], v) for k, v in state.items()
                           if k.startswith(prefix) and isinstance(v, Tensor))
     if not tensors:
         sample = ', '.join(list(state)[:5])
-        raise ValueError(
+        raise ConversionError(
             f'{checkpoint}: none of its {len(state)} tensors starts with "{prefix}" (first keys: {sample}). '
             'The downstream benchmarks take the backbone of a simsiam_mm/mmpretrain pretraining checkpoint '
             '(keys backbone.conv1.weight, backbone.layer1.0.conv1.weight, ...).')

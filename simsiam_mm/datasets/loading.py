@@ -17,7 +17,7 @@ from mmengine.logging import print_log
 from PIL import Image, ImageFile, ImageOps
 
 from simsiam_mm.datasets.samplers import seed_sample_rngs
-from simsiam_mm.errors import CorruptImageError
+from simsiam_mm.errors import ConfigError, CorruptImageError
 from simsiam_mm.registry import TRANSFORMS
 
 EXIF_ORIENTATION = 0x0112
@@ -81,7 +81,7 @@ class SafeLoadImageFromFile(BaseTransform):
     def __init__(self, skip_corrupt: bool = True, max_skip_fraction: float = 0.01, min_samples: int = 100,
                  to_float32: bool = False, backend_args: dict | None = None) -> None:
         if not 0 <= max_skip_fraction < 1:
-            raise ValueError(f'SafeLoadImageFromFile: max_skip_fraction={max_skip_fraction} must be in [0, 1)')
+            raise ConfigError(f'SafeLoadImageFromFile: max_skip_fraction={max_skip_fraction} must be in [0, 1)')
         self.skip_corrupt = skip_corrupt
         self.max_skip_fraction = max_skip_fraction
         self.min_samples = min_samples

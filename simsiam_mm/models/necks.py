@@ -5,6 +5,7 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import MODELS
 
 
@@ -43,7 +44,7 @@ class SimSiamProjector(BaseModule):
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
-            raise ValueError(f'SimSiamProjector: num_layers must be >= 1, got {num_layers}')
+            raise ConfigError(f'model.neck.num_layers (SimSiamProjector): num_layers must be >= 1, got {num_layers}')
         self.out_channels = out_channels
         dims = [in_channels] + [hid_channels] * (num_layers - 1) + [out_channels]
         layers: list[nn.Module] = []

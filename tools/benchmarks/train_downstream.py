@@ -29,7 +29,9 @@ from mmengine.runner import Runner
 
 from simsiam_mm.benchmarks import (LastMetricsHook, PretrainedLoadCheckHook, load_backbone_state,
                                    save_backbone_checkpoint, set_data_root, set_pretrained, smoke_cfg)
+from simsiam_mm.engine.config_check import load_config
 from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.errors import add_debug_flag, cli_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='override config settings (applied last), e.g. train_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -63,7 +66,7 @@ def default_work_dir(config: str, pretrain: str) -> str:
 
 def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     """Load the config and apply the command line; return it with the modules initialised from PRETRAIN."""
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or default_work_dir(args.config, args.pretrain)
     if args.data_root:
@@ -140,4 +143,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

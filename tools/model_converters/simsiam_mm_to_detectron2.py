@@ -10,6 +10,7 @@ import argparse
 import pickle
 import sys
 
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo import ConversionError, convert_detectron2_file, write_atomic
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
     parser.add_argument('out', help='output .pkl')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
@@ -31,4 +33,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

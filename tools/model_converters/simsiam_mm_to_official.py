@@ -9,6 +9,7 @@ gets a zero bias (the official model has one, frozen; ours folds it into the BN 
 import argparse
 import sys
 
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo import ConversionError, convert_to_official_file, save_atomic
 
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint (backbone.*, neck.mlp.*, head.predictor.mlp.*)')
     parser.add_argument('out', help='output official checkpoint')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
@@ -30,4 +32,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())
