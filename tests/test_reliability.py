@@ -287,22 +287,6 @@ def test_truncated_jpeg_and_non_image_named(real_jpeg, tmp_path):
     assert ok.shape == (32, 32, 3) and ok.dtype == np.uint8
 
 
-def test_grayscale_cmyk_palette_rgba_become_three_channels(real_jpeg, tmp_path):
-    """Each colour mode loads as HxWx3 BGR equal to Pillow's RGB conversion (mmcv's loader output format)."""
-    rgb = Image.open(real_jpeg).convert('RGB')
-    variants = {'gray.jpg': rgb.convert('L'), 'cmyk.jpg': rgb.convert('CMYK'), 'palette.png': rgb.convert('P'),
-                'rgba.png': rgb.convert('RGBA'), 'gray16.png': rgb.convert('I;16')}
-    load = SafeLoadImageFromFile(skip_corrupt=False)
-    for name, img in variants.items():
-        img.save(tmp_path / name)
-        out = load(dict(img_path=str(tmp_path / name)))['img']
-        expected = np.asarray(Image.open(tmp_path / name).convert('RGB'))[..., ::-1]
-        assert out.shape == (32, 32, 3), name
-        np.testing.assert_array_equal(out, expected, err_msg=name)
-    gray = load(dict(img_path=str(tmp_path / 'gray.jpg')))['img']
-    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
-
-
 def _folder_with_corrupt_images(cifar10_root: Path, root: Path, n_good: int, n_bad: int) -> Path:
     for i, src in enumerate(sorted((cifar10_root / 'train' / 'dog').glob('*.jpg'))[:n_good]):
         (root / 'train' / ('a' if i % 2 else 'b')).mkdir(parents=True, exist_ok=True)
