@@ -67,16 +67,49 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+TORCH_ADVICE_MARKERS = ('weights_only', 'Re-running', 'WeightsUnpickler', 'Check the documentation', 'file an issue',
+                        'In PyTorch 2.6')
+
+
+def load_error_summary(error: BaseException) -> str:
+    """``torch.load``'s failure in a few words, without its advice to re-run with ``weights_only=False`` (which
+    executes arbitrary code from the file and does not help a file that is not a checkpoint at all)."""
+    lines = [line.strip() for line in str(error).replace('. ', '.\n').splitlines()]
+    kept = [line for line in lines if line and not any(m in line for m in TORCH_ADVICE_MARKERS)
+            and not line.startswith('http')]
+    return f'{type(error).__name__}: {" ".join(kept)[:200] or "unreadable"}'
+
+
+def not_a_checkpoint(path: str) -> str | None:
+    """Why ``path`` cannot be a torch checkpoint at all (missing, a folder, empty, not a zip or pickle), else
+    ``None``. Never says "cut short" for a file that was never a checkpoint."""
+    if not osp.exists(path):
+        return 'the file does not exist (check the path)'
+    if osp.isdir(path):
+        return 'is a folder, not a checkpoint file'
+    if osp.getsize(path) == 0:
+        return 'the file is empty'
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    if not head.startswith(b'PK') and not head.startswith(b'\x80'):  # zip (torch >= 1.6) or a legacy pickle
+        kind = 'a text file' if _is_text(head) else 'some other binary format'
+        return f'not a PyTorch checkpoint (it starts with {head!r}: {kind})'
+    return None
+
+
+def _is_text(head: bytes) -> bool:
+    return all(32 <= b < 127 or b in b'\t\n\r' for b in head)
+
+
 def checkpoint_problem(path: str) -> str | None:
     """Why ``path`` is not a complete checkpoint, or ``None`` if it is.
 
     ``torch.save`` writes a zip archive whose central directory comes last, so a file cut short lacks it; every member
     is read back and checked against its CRC-32. A legacy (non-zip) checkpoint is checked by loading it.
     """
-    if not osp.isfile(path):
-        return 'the file does not exist'
-    if osp.getsize(path) == 0:
-        return 'the file is empty'
+    foreign = not_a_checkpoint(path)
+    if foreign is not None:
+        return foreign
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -91,7 +124,7 @@ def checkpoint_problem(path: str) -> str | None:
     try:
         torch.load(path, map_location='cpu', weights_only=False)  # legacy pickle format: loading is the test
     except Exception as e:  # noqa: BLE001 (any failure means unreadable)
-        return f'it cannot be loaded ({type(e).__name__}: {e})'
+        return f'it cannot be loaded ({load_error_summary(e)})'
     return None
 
 
@@ -122,6 +155,6 @@ def check_resume_checkpoint(path: str, source: str = '--resume') -> None:
                  'last_checkpoint).')
     else:
         offer = 'No other complete checkpoint lies beside it; start the run again without --resume.'
-    raise CheckpointError(
-        f'Cannot resume from checkpoint {path} (from {source}): {problem}. It was probably cut short while being '
-        f'written or copied (a kill, a full disk). {offer}')
+    cause = '' if not_a_checkpoint(path) else (' It was probably cut short while being written or copied (a kill, '
+                                               'a full disk).')
+    raise CheckpointError(f'{path}: cannot resume from this checkpoint (from {source}): {problem}.{cause} {offer}')

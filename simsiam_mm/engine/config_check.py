@@ -223,6 +223,10 @@ def check_data_paths(dataset: Any, path: str) -> None:
     if 'dataset' in dataset:  # a wrapper
         check_data_paths(dataset['dataset'], f'{path}.dataset')
         return
+    if isinstance(dataset.get('datasets'), (list, tuple)):  # ConcatDataset
+        for i, sub in enumerate(dataset['datasets']):
+            check_data_paths(sub, f'{path}.datasets[{i}]')
+        return
     root = dataset.get('data_root')
     if not root or '://' in str(root):
         return
@@ -233,6 +237,7 @@ def check_data_paths(dataset: Any, path: str) -> None:
         raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}) — point it at '
                           f'the dataset folder: --cfg-options "{path}.data_root=/path/to/data" (the quotes keep a '
                           'path with spaces in one argument).')
+    check_ann_file(dataset, path)
     prefix = dataset.get('data_prefix', '')
     prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
     if dataset.get('ann_file') or not prefix:
@@ -248,6 +253,31 @@ def check_data_paths(dataset: Any, path: str) -> None:
         raise ConfigError(f'{path}: {len(empty)} class folder(s) under {folder} hold no images: '
                           f'{", ".join(empty[:5])}{" ..." if len(empty) > 5 else ""}. Remove them or finish '
                           'copying the data (an empty class would shift every label after it).')
+
+
+ANN_FILE_HINTS = {'aug.txt': ' (VOC12aug: made from SBD by mmsegmentation\'s '
+                               'tools/dataset_converters/voc_aug.py, with SegmentationClassAug)'}
+
+
+def check_ann_file(dataset: dict, path: str) -> None:
+    """A dataset's ``ann_file`` (relative to ``data_root``) must exist: named up front, not 30 lines above a
+    launcher's failure summary."""
+    ann = dataset.get('ann_file')
+    if not ann or '://' in str(ann):
+        return
+    full = ann if osp.isabs(ann) else osp.join(dataset.get('data_root') or '', ann)
+    if not osp.isfile(full):
+        hint = ANN_FILE_HINTS.get(osp.basename(ann), '')
+        raise ConfigError(f'{path}.ann_file={ann!r}: {full} does not exist{hint} — create it, or point data_root / '
+                          'ann_file at the dataset that has it.')
+
+
+def check_dataloader_paths(cfg: Config) -> None:
+    """:func:`check_data_paths` for the train, val and test dataloaders."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if isinstance(loader, dict):
+            check_data_paths(loader.get('dataset'), f'{name}.dataset')
 
 
 def _listdir(folder: str) -> list[str]:

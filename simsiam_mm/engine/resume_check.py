@@ -14,7 +14,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
-from simsiam_mm.engine.checkpoint_files import check_resume_checkpoint
+from simsiam_mm.engine.checkpoint_files import check_resume_checkpoint, load_error_summary
 from simsiam_mm.errors import CheckpointError, DataError
 
 MAX_LISTED = 3
@@ -38,9 +38,8 @@ def _load(path: str) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001 (any unpickling failure: not one of our training checkpoints)
-        first = str(e).strip().splitlines()[-1][:200]
-        raise CheckpointError(f'{path}: not a training checkpoint this package can resume ({type(e).__name__}: '
-                              f'{first}) — give a checkpoint written by tools/train.py.') from e
+        raise CheckpointError(f'{path}: not a training checkpoint this package can resume ({load_error_summary(e)}) '
+                              '— give a checkpoint written by tools/train.py.') from e
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get('state_dict'), dict):
         raise CheckpointError(f'{path}: holds no "state_dict" (not an mmengine training checkpoint) — give a '
                               'checkpoint written by tools/train.py.')

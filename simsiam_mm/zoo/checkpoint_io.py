@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
-from simsiam_mm.engine.checkpoint_files import atomic_write_bytes
+from simsiam_mm.engine.checkpoint_files import atomic_write_bytes, load_error_summary, not_a_checkpoint
 from simsiam_mm.zoo.report import ConversionError
 
 
@@ -20,13 +20,15 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     official facebookresearch/simsiam checkpoints hold only tensors, ints and strings.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConversionError(f'{path}: no such checkpoint file')
+    foreign = not_a_checkpoint(str(path))
+    if foreign is not None:
+        raise ConversionError(f'{path}: {foreign} — give a checkpoint file (.pth).')
     allow_mmengine_checkpoints()
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # zip/pickle errors from truncated or foreign files
-        raise ConversionError(f'{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {e})') from e
+        raise ConversionError(f'{path}: cannot be read as a PyTorch checkpoint ({load_error_summary(e)}); a zip '
+                              'cut short (a kill, a full disk) or a file from another program.') from e
     if not isinstance(obj, dict):
         raise ConversionError(f'{path}: expected a dict checkpoint, got {type(obj).__name__}')
     return obj

@@ -29,7 +29,7 @@ from mmengine.runner import Runner
 
 from simsiam_mm.benchmarks import (LastMetricsHook, PretrainedLoadCheckHook, load_backbone_state,
                                    save_backbone_checkpoint, set_data_root, set_pretrained, smoke_cfg)
-from simsiam_mm.engine.config_check import load_config
+from simsiam_mm.engine.config_check import check_dataloader_paths, load_config
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.errors import add_debug_flag, cli_main
 
@@ -81,6 +81,7 @@ def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     targets = set_pretrained(cfg.model, backbone_file(cfg))
+    check_dataloader_paths(cfg)  # data_root, image folders, annotation files (VOC12aug's aug.txt): before any work
     return cfg, targets
 
 
