@@ -81,6 +81,7 @@ def user_message(error: BaseException) -> str:
 _OS_ADVICE = {
     errno.ENOENT: ('does not exist', 'check the path (a typo, or a relative path from another folder?)'),
     errno.ENOTDIR: ('a part of this path is a file, not a folder', 'choose a path whose parents are folders'),
+    errno.EEXIST: ('exists and is not a folder', 'choose an output path whose parents are folders'),
     errno.EISDIR: ('is a folder, not a file', 'give the path of the file inside it'),
     errno.EACCES: ('permission denied', 'choose a location you can read and write, or fix its permissions'),
     errno.EPERM: ('operation not permitted', 'choose a location you can read and write, or fix its permissions'),
@@ -106,6 +107,8 @@ def known_error_message(error: BaseException) -> str | None:
         return ' '.join(user_message(error).split())
     if isinstance(error, OSError) and (error.filename is not None or error.errno in (errno.ENOSPC, errno.EROFS)):
         return os_error_message(error)
+    if isinstance(error, FileNotFoundError):  # raised with a sentence instead of (errno, strerror, filename)
+        return f'{" ".join(str(error).split())} — check the path.'
     if isinstance(error, SyntaxError) and error.filename and error.filename != '<unknown>':
         return f'{error.filename}:{error.lineno}: Python syntax error in the config ({error.msg}) — fix that line.'
     return None

@@ -53,7 +53,8 @@ def load_backbone_state(checkpoint: str, prefix: str = PREFIX) -> 'OrderedDict[s
     ckpt = _read_checkpoint(checkpoint)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise ConversionError(f'{checkpoint}: expected a checkpoint dict (with a "state_dict"), got {type(ckpt).__name__}')
+        raise ConversionError(f'{checkpoint}: expected a checkpoint dict (with a "state_dict"), got '
+                              f'{type(ckpt).__name__}')
     tensors = OrderedDict((k[len(prefix):], v) for k, v in state.items()
                           if k.startswith(prefix) and isinstance(v, Tensor))
     if not tensors:

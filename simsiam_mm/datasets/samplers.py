@@ -81,8 +81,8 @@ class ResumableSampler(DefaultSampler):
     def resume(self, skip: int, rng_state: dict | None = None) -> None:
         """Make the next iteration start at position ``skip`` of this epoch's order and restore ``rng_state``."""
         if not 0 <= skip <= self.num_samples:
-            raise DataError(f'ResumableSampler.resume: skip={skip} outside [0, {self.num_samples}]: the dataset changed since the '
-                            'checkpoint — resume with the same data, or start a new run.')
+            raise DataError(f'ResumableSampler.resume: skip={skip} outside [0, {self.num_samples}]: the dataset '
+                            'changed since the checkpoint — resume with the same data, or start a new run.')
         self._skip, self._rng_state = skip, rng_state
 
     def __iter__(self) -> Iterator[int]:

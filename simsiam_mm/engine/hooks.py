@@ -39,9 +39,9 @@ class CollapseMonitorHook(Hook):
         runner.message_hub.update_scalar('train/z_std_x_sqrt_d', score)
         self._collapsed_iters = self._collapsed_iters + 1 if score < self.threshold else 0
         if self._collapsed_iters == self.patience:
-            msg = (f'custom_hooks CollapseMonitorHook: z_std*sqrt(d) = {score:.4f} < {self.threshold} for {self.patience} '
-                   f'iterations (iter {runner.iter + 1}): the representation has collapsed to a constant. '
-                   '— check that stop-gradient and the predictor are on, and the learning rate.')
+            msg = (f'custom_hooks CollapseMonitorHook: z_std*sqrt(d) = {score:.4f} < {self.threshold} for '
+                   f'{self.patience} iterations (iter {runner.iter + 1}): the representation has collapsed to a '
+                   'constant — check that stop-gradient and the predictor are on, and the learning rate.')
             if self.stop_on_collapse:
                 raise TrainingStoppedError(msg)
             print_log(msg, logger='current', level=30)

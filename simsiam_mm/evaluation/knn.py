@@ -50,7 +50,8 @@ def extract_features(model: nn.Module, loader: Iterable, stage: int = -1, max_ba
     finally:
         model.train(was_training)
     if not feats:
-        raise DataError('extract_features: the data loader yielded no batch — the dataset is empty; check --data-root and the split prefixes.')
+        raise DataError('extract_features: the data loader yielded no batch — the dataset is empty; check '
+                        '--data-root and the split prefixes.')
     return torch.cat(feats), torch.cat(labels)
 
 
@@ -143,7 +144,9 @@ def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None,
             build = DATASETS.build
         dataset = build(dataset)
     if len(dataset) == 0:
-        raise DataError(f'{dataset.get("data_root", "")}: the dataset {dataset.get("data_prefix", "")!r} holds no image — check --data-root and the split prefixes.')
+        where = getattr(dataset, 'data_root', '') or type(dataset).__name__
+        raise DataError(f'{where}: the dataset {getattr(dataset, "data_prefix", "")!r} holds no image — check '
+                        '--data-root and the split prefixes.')
     if num_per_class is not None:
         dataset = Subset(dataset, class_balanced_indices(dataset.get_gt_labels(), num_per_class, seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

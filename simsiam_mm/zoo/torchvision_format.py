@@ -51,7 +51,8 @@ def check_against_torchvision(backbone: dict[str, Tensor], arch: ResNetArch, sou
         if key not in skeleton or key in FC_KEYS:
             report.unexpected.append(names.get(key, key))
         else:
-            check_shape(source, names.get(key, key), value, tuple(skeleton[key].shape), f'torchvision resnet{arch.depth}')
+            check_shape(source, names.get(key, key), value, tuple(skeleton[key].shape),
+                        f'torchvision resnet{arch.depth}')
     missing = sorted(set(skeleton) - set(backbone) - set(FC_KEYS))
     if missing:
         raise ConversionError(f'{source}: backbone lacks {len(missing)} key(s) of torchvision resnet{arch.depth}: '
