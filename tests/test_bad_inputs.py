@@ -8,6 +8,7 @@ its own test. Most fail in the pre-checks, before a model is built; those that n
 ``slow``.
 """
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -531,7 +532,30 @@ def _run_all(ctx: Ctx, names: list[str]) -> dict[str, tuple[Case, int, str, dict
     cases = {name: CASES[name](ctx) for name in names}
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(_run, c) for name, c in cases.items()}
-        return {name: (cases[name], *f.result()) for name, f in futures.items()}
+        results = {name: (cases[name], *f.result()) for name, f in futures.items()}
+    if os.environ.get('BAD_INPUTS_SUMMARY'):  # one JSON line per case, for the table in docs/reliability.md
+        with open(os.environ['BAD_INPUTS_SUMMARY'], 'a') as f:
+            for name, (c, returncode, output, before, after) in results.items():
+                f.write(json.dumps(dict(name=name, verdict=verdict(c, returncode, output, before == after),
+                                        returncode=returncode, last=_last_line(output)[:300])) + '\n')
+    return results
+
+
+def _last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ''
+
+
+def verdict(c: Case, returncode: int, output: str, unchanged: bool) -> str:
+    """'clear' (the designed outcome with the culprit named), 'traceback', or 'silent' (exit 0 where a refusal
+    was due, a good file changed) / 'unclear' (refused without naming the culprit)."""
+    if 'Traceback' in output:
+        return 'traceback'
+    if returncode != c.returncode or not unchanged:
+        return 'silent' if returncode == 0 or not unchanged else 'unclear'
+    shown = _last_line(output) if c.returncode else output
+    said = all(t in output for t in c.also_say) and not any(t in output for t in c.must_not_say)
+    return 'clear' if c.culprit in shown and said else 'unclear'
 
 
 @pytest.fixture(scope='module')

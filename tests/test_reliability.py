@@ -416,7 +416,7 @@ def test_unknown_config_key_via_train_py_prints_one_clear_line(cifar10_root):
                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == (
-        f"{QUICK_CONFIG}: error: model.backbone.dpeth: unknown key for ResNet_CIFAR (model type 'ResNet_CIFAR'); "
+        "train.py: error: model.backbone.dpeth: unknown key for ResNet_CIFAR (model type 'ResNet_CIFAR'); "
         'nearest valid names: depth.')
 
 

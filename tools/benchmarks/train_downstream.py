@@ -81,7 +81,6 @@ def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     targets = set_pretrained(cfg.model, backbone_file(cfg))
-    check_dataloader_paths(cfg)  # data_root, image folders, annotation files (VOC12aug's aug.txt): before any work
     return cfg, targets
 
 
@@ -99,6 +98,7 @@ def format_table(metrics: dict[str, Any], title: str) -> str:
 def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] | None = None) -> dict[str, Any]:
     """Train and evaluate; return (and on rank 0 print and save) the final metrics with the load report."""
     state = load_backbone_state(pretrain)  # fails here, before any work, on a checkpoint without backbone.*
+    check_dataloader_paths(cfg)  # data_root, image folders, annotation files (VOC12aug's aug.txt): before any work
     save_backbone_checkpoint(state, backbone_file(cfg), source=pretrain)
     prepare_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg)
