@@ -8,6 +8,7 @@ its own test. Most fail in the pre-checks, before a model is built; those that n
 ``slow``.
 """
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -71,6 +72,7 @@ class Ctx:
 # The cases: name -> function(ctx) -> Case
 # ----------------------------------------------------------------------------------------------------------------
 CASES: dict[str, Callable[[Ctx], Case]] = {}
+WORK_IDS = itertools.count()
 TRAINING = set()  # cases that start training or several processes (the rest stop in the pre-checks)
 
 
@@ -83,7 +85,9 @@ def case(name: str, training: bool = False):
     return register
 
 
-def train(c: Ctx, *options: str, work: str = 'work', extra: tuple[str, ...] = ()) -> list[str]:
+def train(c: Ctx, *options: str, work: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+    """tools/train.py on the tiny config, in a work dir of its own (the cases run concurrently)."""
+    work = work or f'work_{next(WORK_IDS)}'
     return [TRAIN, str(c.cfg), '--work-dir', str(c.tmp / work), *extra, '--cfg-options', *c.data, *options]
 
 
@@ -421,7 +425,7 @@ def _(c):
 @case('train_downstream.py: missing pretrained checkpoint')
 def _(c):
     return Case([DOWNSTREAM, VOC12AUG, str(c.tmp / 'pre_gone.pth'), '--work-dir', str(c.tmp / 'ds1'), '--smoke',
-                 '--data-root', str(DATA / 'downstream/VOCdevkit/VOC2012'), '--cfg-options',
+                 '--data-root', str(DATA / 'downstream/voc_seg_rock/VOCdevkit/VOC2012'), '--cfg-options',
                  'train_dataloader.dataset.datasets.1.ann_file=ImageSets/Segmentation/train.txt'], 'pre_gone.pth')
 
 
@@ -430,14 +434,14 @@ def _(c):
     bad = c.file('encoder_only.pth', b'')
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
     return Case([DOWNSTREAM, VOC12AUG, str(bad), '--work-dir', str(c.tmp / 'ds2'), '--smoke',
-                 '--data-root', str(DATA / 'downstream/VOCdevkit/VOC2012'), '--cfg-options',
+                 '--data-root', str(DATA / 'downstream/voc_seg_rock/VOCdevkit/VOC2012'), '--cfg-options',
                  'train_dataloader.dataset.datasets.1.ann_file=ImageSets/Segmentation/train.txt'], 'encoder_only.pth')
 
 
 @case("train_downstream.py: VOC12aug without SBD's aug.txt")
 def _(c):
     return Case([DOWNSTREAM, VOC12AUG, str(c.mid), '--work-dir', str(c.tmp / 'ds3'), '--smoke',
-                 '--data-root', str(DATA / 'downstream/VOCdevkit/VOC2012')], 'aug.txt', also_say=('SBD',))
+                 '--data-root', str(DATA / 'downstream/voc_seg_rock/VOCdevkit/VOC2012')], 'aug.txt', also_say=('SBD',))
 
 
 @case('train_downstream.py: a --data-root that does not exist')
@@ -558,16 +562,22 @@ def verdict(c: Case, returncode: int, output: str, unchanged: bool) -> str:
     return 'clear' if c.culprit in shown and said else 'unclear'
 
 
+def _selected(request) -> set[str]:
+    """The case names pytest selected (``-k`` runs only those)."""
+    return {item.callspec.params['name'] for item in request.session.items
+            if hasattr(item, 'callspec') and 'name' in item.callspec.params}
+
+
 @pytest.fixture(scope='module')
-def precheck_results(ctx) -> dict:
+def precheck_results(ctx, request) -> dict:
     """The cases refused in the pre-checks (no training step): each a tool start-up of a few CPU seconds."""
-    return _run_all(ctx, [n for n in CASES if n not in TRAINING])
+    return _run_all(ctx, [n for n in CASES if n not in TRAINING and n in _selected(request)])
 
 
 @pytest.fixture(scope='module')
-def training_results(ctx) -> dict:
-    """The cases that need a training start (a few iterations of the tiny model)."""
-    return _run_all(ctx, [n for n in CASES if n in TRAINING])
+def training_results(ctx, request) -> dict:
+    """The cases that need a training start or several processes (a few iterations of the tiny model)."""
+    return _run_all(ctx, [n for n in CASES if n in TRAINING and n in _selected(request)])
 
 
 def test_at_least_40_distinct_bad_inputs():

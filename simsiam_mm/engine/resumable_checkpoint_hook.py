@@ -108,9 +108,10 @@ class ResumableCheckpointHook(CheckpointHook):
         tmp = self.last_ckpt + TMP_SUFFIX
         if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.exists(tmp):
             os.remove(tmp)
-        previous = self.keep_ckpt_ids[-2] if len(self.keep_ckpt_ids) > 1 else None
-        kept = (f'the previous checkpoint {self.filename_tmpl.format(previous)} and last_checkpoint are unchanged'
-                if previous is not None else 'no earlier checkpoint of this run exists')
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        previous = open(pointer).read().strip() if osp.isfile(pointer) else None
+        kept = (f'the previous checkpoint {previous} and last_checkpoint are unchanged' if previous
+                else 'no earlier checkpoint of this run exists')
         detail = getattr(error, 'strerror', None) or str(error).strip().splitlines()[-1][:160]
         raise WorkDirError(f'{self.last_ckpt}: writing the checkpoint failed ({detail}); the partial file was '
                            f'removed and {kept} — free disk space (or choose another --work-dir) and resume with '

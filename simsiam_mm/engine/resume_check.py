@@ -80,19 +80,24 @@ def _check_dataset_size(ckpt: dict, cfg: Config, num_batches: int, num_samples: 
     train_cfg = cfg.get('train_cfg') or {}
     if 'max_epochs' not in train_cfg or num_batches <= 0:
         return
-    done = int(meta.get('iter', 0)) - int(meta.get('epoch', 0)) * num_batches
-    if not 0 <= done < num_batches:
+    done = int(meta.get('iter', 0)) - int(meta.get('epoch', 0)) * num_batches  # == num_batches: saved after the
+    if not 0 <= done <= num_batches:  # epoch's last iteration, before the epoch counter moved on
         raise DataError(f'{path}: iteration {meta.get("iter")} at epoch {meta.get("epoch")} does not fit the '
                         f'{num_batches} batches per epoch of train_dataloader now (the dataset or batch size changed '
                         f'since it was saved) — resume with the same data and batch size, or start a new run with '
                         f'--cfg-options load_from={path} (without --resume).')
 
 
-def completed_message(ckpt: dict, cfg: Config, path: str) -> str | None:
-    """A sentence saying the run is already complete, or ``None`` if there is training left."""
+def completed_message(ckpt: dict, cfg: Config, path: str, num_batches: int) -> str | None:
+    """A sentence saying the run is already complete, or ``None`` if there is training left. An epoch-based run is
+    complete at ``max_epochs`` epochs or ``max_epochs x num_batches`` iterations (a checkpoint saved by iteration
+    after the last batch still says the epoch before)."""
     meta, train_cfg = ckpt.get('meta') or {}, cfg.get('train_cfg') or {}
-    if 'max_epochs' in train_cfg and int(meta.get('epoch', 0)) >= train_cfg['max_epochs']:
-        return (f'{path}: the run is already complete (epoch {meta.get("epoch")} of {train_cfg["max_epochs"]}); '
+    epochs_done = int(meta.get('epoch', 0))
+    if num_batches > 0 and int(meta.get('iter', 0)) >= (epochs_done + 1) * num_batches:
+        epochs_done += 1
+    if 'max_epochs' in train_cfg and epochs_done >= train_cfg['max_epochs']:
+        return (f'{path}: the run is already complete (epoch {epochs_done} of {train_cfg["max_epochs"]}); '
                 'nothing to train. Raise train_cfg.max_epochs to train longer.')
     if 'max_iters' in train_cfg and int(meta.get('iter', 0)) >= train_cfg['max_iters']:
         return (f'{path}: the run is already complete (iteration {meta.get("iter")} of {train_cfg["max_iters"]}); '
@@ -115,10 +120,10 @@ def check_resume(cfg: Config, runner) -> str | None:
                               'or weights-only file) and cannot be resumed — to start a new run from these weights '
                               f'use --cfg-options load_from={path} without --resume.')
     check_state_dict_fits(ckpt['state_dict'], runner.model, path, cfg.filename or 'the config')
-    done = completed_message(ckpt, cfg, path)
+    loader = runner.train_loop.dataloader
+    done = completed_message(ckpt, cfg, path, len(loader))
     if done is not None:
         return done
-    loader = runner.train_loop.dataloader
     _check_dataset_size(ckpt, cfg, len(loader), len(loader.dataset), path)
     return None
 
