@@ -334,7 +334,8 @@ def test_error_from_a_dataloader_worker_keeps_our_sentence(cifar10_root, tmp_pat
         next(iter(DataLoader(dataset, num_workers=1, collate_fn=lambda x: x)))
     assert 'Original Traceback' in str(err.value)  # torch's wrapping
     assert user_message(err.value) == (f'{root}/train/a/bad0.jpg: the image is truncated or corrupt (Truncated File '
-                                       'Read). (raised as CorruptImageError in DataLoader worker process 0)')
+                                       'Read) — replace or remove the file. (raised as CorruptImageError in '
+                                       'DataLoader worker process 0)')
 
 
 def test_data_root_missing_empty_class_folder_empty_dataset(cifar10_root, tmp_path):

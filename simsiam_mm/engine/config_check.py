@@ -215,17 +215,17 @@ def check_config(cfg: Config) -> None:
         _check_typed(dict(wrapper, type=optim.get('type', 'OptimWrapper')), 'optim_wrapper', R.OPTIM_WRAPPERS)
 
 
-def check_data_paths(dataset: Any, path: str) -> None:
+def check_data_paths(dataset: Any, path: str, ann_files: bool = False) -> None:
     """A dataset's ``data_root`` (and image folder, for folder datasets) must exist, and no class folder or the
-    whole dataset may be empty."""
+    whole dataset may be empty; with ``ann_files``, its ``ann_file`` must exist too."""
     if not isinstance(dataset, dict):
         return
     if 'dataset' in dataset:  # a wrapper
-        check_data_paths(dataset['dataset'], f'{path}.dataset')
+        check_data_paths(dataset['dataset'], f'{path}.dataset', ann_files)
         return
     if isinstance(dataset.get('datasets'), (list, tuple)):  # ConcatDataset
         for i, sub in enumerate(dataset['datasets']):
-            check_data_paths(sub, f'{path}.datasets[{i}]')
+            check_data_paths(sub, f'{path}.datasets[{i}]', ann_files)
         return
     root = dataset.get('data_root')
     if not root or '://' in str(root):
@@ -237,7 +237,8 @@ def check_data_paths(dataset: Any, path: str) -> None:
         raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}) — point it at '
                           f'the dataset folder: --cfg-options "{path}.data_root=/path/to/data" (the quotes keep a '
                           'path with spaces in one argument).')
-    check_ann_file(dataset, path)
+    if ann_files:
+        check_ann_file(dataset, path)
     prefix = dataset.get('data_prefix', '')
     prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
     if dataset.get('ann_file') or not prefix:
@@ -273,11 +274,11 @@ def check_ann_file(dataset: dict, path: str) -> None:
 
 
 def check_dataloader_paths(cfg: Config) -> None:
-    """:func:`check_data_paths` for the train, val and test dataloaders."""
+    """:func:`check_data_paths`, annotation files included, for the train, val and test dataloaders."""
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
         if isinstance(loader, dict):
-            check_data_paths(loader.get('dataset'), f'{name}.dataset')
+            check_data_paths(loader.get('dataset'), f'{name}.dataset', ann_files=True)
 
 
 def _listdir(folder: str) -> list[str]:
