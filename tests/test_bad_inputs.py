@@ -607,3 +607,52 @@ def test_bad_input_ends_in_one_clear_line(name, request):
     assert before == after, 'a good file changed'
     for path in c.absent:
         assert not path.exists(), f'{path} exists'
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The boundary itself (in-process, milliseconds)
+# ----------------------------------------------------------------------------------------------------------------
+def test_boundary_one_line_exit_1_traceback_only_with_debug(capsys, monkeypatch):
+    import errno
+
+    from simsiam_mm.errors import ConfigError, cli_main
+
+    @cli_main
+    def main(argv=None):
+        raise ConfigError('train_dataloader.batch_size=\'abc\' is not an integer — give a whole number.')
+
+    with pytest.raises(SystemExit) as e:
+        main(['x'])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and 'Traceback' not in err
+    assert err.strip().endswith("error: train_dataloader.batch_size='abc' is not an integer — give a whole number.")
+    with pytest.raises(SystemExit):
+        main(['x', '--debug'])
+    err = capsys.readouterr().err
+    assert 'Traceback' in err and err.strip().splitlines()[-1].endswith('give a whole number.')  # line stays last
+
+    @cli_main
+    def bug(argv=None):
+        raise KeyError('a bug keeps its traceback')
+
+    with pytest.raises(KeyError):
+        bug([])
+
+    @cli_main
+    def readonly(argv=None):
+        raise OSError(errno.EROFS, 'Read-only file system', '/mnt/ro/run')
+
+    with pytest.raises(SystemExit):
+        readonly([])
+    assert '/mnt/ro/run: is on a read-only file system — choose a writable location' in capsys.readouterr().err
+
+
+def test_torchrun_rank_line_is_left_for_the_wrapper(tmp_path, monkeypatch, capsys):
+    from simsiam_mm.errors import ERROR_DIR_ENV, report_failure
+    monkeypatch.setenv(ERROR_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv('RANK', '1')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    report_failure('x.pth: does not exist — check the path.', 'train.py')
+    line = '[rank 1] train.py: error: x.pth: does not exist — check the path.'
+    assert (tmp_path / 'rank1.txt').read_text().strip() == line
+    assert capsys.readouterr().err.strip() == line
