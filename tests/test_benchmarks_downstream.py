@@ -5,7 +5,6 @@ import importlib.util
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch

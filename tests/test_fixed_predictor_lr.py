@@ -11,6 +11,7 @@ from mmengine.optim.scheduler import CosineAnnealingLR
 
 import simsiam_mm  # noqa: F401
 from conftest import pretrain, tiny_pretrain_cfg
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import HOOKS
 from test_models import tiny_simsiam
 
@@ -60,7 +61,7 @@ def test_fixed_lr_module_none_lets_the_predictor_follow_the_schedule():
 
 
 def test_unknown_fixed_lr_module_names_the_key():
-    with pytest.raises(KeyError, match='fixed_lr_module=.*head.nope'):
+    with pytest.raises(ConfigError, match='fixed_lr_module=.*head.nope'):
         build_optim_wrapper(tiny_simsiam(), dict(optimizer=dict(type='SGD', lr=0.1),
                                                  constructor='SimSiamOptimWrapperConstructor',
                                                  paramwise_cfg=dict(fixed_lr_module='head.nope')))

@@ -2,10 +2,8 @@
 continues (through torch.load's weights_only default), and tools/dist_train.sh runs 2-process gloo DDP on CPU."""
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

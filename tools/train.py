@@ -1,16 +1,19 @@
 """Train with an OpenMMLab config: ``python tools/train.py CONFIG`` or ``bash tools/dist_train.sh CONFIG GPUS``."""
 import argparse
+import logging
 import os
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 
-from simsiam_mm.engine.config_check import check_batch_size, check_config
+from simsiam_mm.engine.config_check import (check_batch_size, check_config, check_values, check_work_dir,
+                                            load_config)
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.readable_log import SimSiamRunner
-from simsiam_mm.errors import SimSiamMMError, user_message
+from simsiam_mm.engine.resume_check import check_resume, check_train_data
+from simsiam_mm.errors import add_debug_flag, cli_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,6 +35,7 @@ def parse_args() -> argparse.Namespace:
         help='override config settings, key=value pairs in xxx=yyy format, e.g. train_cfg.max_epochs=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -71,17 +75,24 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+@cli_main
 def main() -> None:
     args = parse_args()
-    try:
-        cfg = merge_args(Config.fromfile(args.config), args)
-        check_config(cfg)  # typos, unknown types and keys, missing data folders: named, with the nearest names
-        prepare_distributed(cfg, args.launcher)
-        check_batch_size(cfg)  # global_batch_size split over the processes
-        runner = SimSiamRunner.from_cfg(cfg)  # mmengine's Runner, short start-up dumps on the console
-        runner.train()
-    except SimSiamMMError as e:  # bad input (config, data, checkpoint): our message, not a dependency's traceback
-        sys.exit(f'{args.config}: error: {user_message(e)}')
+    cfg = merge_args(load_config(args.config), args)
+    notes = check_values(cfg)  # types and ranges torch would report deep inside, after the whole start-up
+    check_config(cfg)  # typos, unknown types and keys, missing data folders: named, with the nearest names
+    check_work_dir(cfg.work_dir)
+    prepare_distributed(cfg, args.launcher)
+    check_batch_size(cfg)  # global_batch_size split over the processes
+    runner = SimSiamRunner.from_cfg(cfg)  # mmengine's Runner, short start-up dumps on the console
+    for note in notes:
+        print_log(note, logger='current', level=logging.WARNING)
+    complete = check_resume(cfg, runner)  # architecture, model-only file, dataset size: before any step
+    if complete is not None:
+        print_log(complete, logger='current', level=logging.WARNING)
+        return
+    check_train_data(cfg, runner)
+    runner.train()
 
 
 if __name__ == '__main__':

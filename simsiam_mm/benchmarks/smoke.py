@@ -10,6 +10,8 @@ from typing import Any, Callable, Iterator
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from simsiam_mm.errors import ConfigError
+
 # transforms whose ``scale``/``scales`` is an image size to shrink
 RESIZE_TYPES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -45,9 +47,9 @@ def set_data_root(cfg: Config, data_root: str) -> Config:
             old_roots.add(str(dataset['data_root']))
             dataset['data_root'] = data_root
     if not old_roots:
-        raise ValueError('--data-root: no dataset in the config has a data_root to replace')
+        raise ConfigError('--data-root: no dataset in the config has a data_root to replace')
     if len(old_roots) > 1:
-        raise ValueError(f'--data-root: the datasets use several roots {sorted(old_roots)}; set them with '
+        raise ConfigError(f'--data-root: the datasets use several roots {sorted(old_roots)}; set them with '
                          '--cfg-options instead')
     old = old_roots.pop()
     new = data_root if data_root.endswith('/') or not old.endswith('/') else data_root + '/'
@@ -105,7 +107,7 @@ def _test_short_side(cfg: Config) -> int:
     for t in _datasets_transforms(cfg, 'test_dataloader'):
         if t['type'] == 'Resize' and t.get('scale') is not None:
             return min(t['scale']) if isinstance(t['scale'], (list, tuple)) else t['scale']
-    raise ValueError('smoke mode: no Resize with a scale in the test pipeline to shrink')
+    raise ConfigError('smoke mode: no Resize with a scale in the test pipeline to shrink')
 
 
 def _datasets_transforms(cfg: Config, loader: str) -> Iterator[dict]:
@@ -132,7 +134,7 @@ def _shrink_detector(cfg: Config, size: int, proposals: int) -> None:
 def _shrink_segmentor(cfg: Config, size: int) -> None:
     crop = cfg.model.data_preprocessor.get('size')
     if not crop:
-        raise ValueError('smoke mode: model.data_preprocessor.size (the crop size) is not set')
+        raise ConfigError('smoke mode: model.data_preprocessor.size (the crop size) is not set')
     factor = size / max(crop)
     _rescale_pipelines(cfg, factor, crop=size)
     cfg.model.data_preprocessor.size = (size, size)
@@ -200,7 +202,7 @@ def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32,
         'mmseg': lambda: _shrink_segmentor(cfg, size),
     }
     if scope not in shrink:
-        raise ValueError(f'smoke mode supports mmdet and mmseg configs, got default_scope={scope!r}')
+        raise ConfigError(f'smoke mode supports mmdet and mmseg configs, got default_scope={scope!r}')
     shrink[scope]()
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=iters)]

@@ -16,17 +16,91 @@ from mmengine import fileio
 from mmengine.logging import print_log
 from PIL import Image, ImageFile, ImageOps
 
-from simsiam_mm.errors import CorruptImageError
+from simsiam_mm.errors import ConfigError, CorruptImageError
 from simsiam_mm.registry import TRANSFORMS
 
 EXIF_ORIENTATION = 0x0112
 
 
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.repeat(values[..., None], 3, axis=2)
+
+
+def scale_to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``low..high`` linearly onto 0..255 with rounding (values outside are clipped)."""
+    if high <= low:
+        return np.zeros(values.shape, np.uint8)
+    scaled = (values.astype(np.float64) - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _int_gray(img: Image.Image) -> np.ndarray:
+    """16-bit modes (``I;16*``, and ``I``, which Pillow uses for 16-bit PNGs): 0..65535 -> 0..255. Mode ``I`` data
+    outside 0..65535 (true 32-bit integers) is scaled by its own min..max instead."""
+    values = np.asarray(img).astype(np.int64)
+    if img.mode.startswith('I;16') or (values.size and values.min() >= 0 and values.max() <= 65535):
+        return _gray(scale_to_uint8(values, 0, 65535))
+    return _gray(scale_to_uint8(values, values.min(), values.max()))
+
+
+def _float_gray(img: Image.Image) -> np.ndarray:
+    """Mode ``F`` (32-bit float): 0..1 -> 0..255 when every value lies in [0, 1] (the usual convention for float
+    images), otherwise the image's own min..max -> 0..255; NaN becomes 0."""
+    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = (0.0, 1.0) if values.size and values.min() >= 0 and values.max() <= 1 else (values.min(), values.max())
+    return _gray(scale_to_uint8(values, low, high))
+
+
+def _cmyk(img: Image.Image) -> np.ndarray:
+    """R = (255 - C)(255 - K)/255 (likewise G from M, B from Y), rounded."""
+    cmyk = np.asarray(img).astype(np.float64)
+    rgb = (255.0 - cmyk[..., :3]) * (255.0 - cmyk[..., 3:4]) / 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _ycbcr(img: Image.Image) -> np.ndarray:
+    """Full-range ITU-R BT.601 (the JPEG/JFIF convention) YCbCr -> RGB, rounded."""
+    y, cb, cr = (np.asarray(img).astype(np.float64)[..., i] for i in range(3))
+    rgb = np.stack([y + 1.402 * (cr - 128), y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+                    y + 1.772 * (cb - 128)], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+MODE_TO_RGB = {
+    'RGB': np.asarray,
+    '1': lambda img: _gray(np.asarray(img).astype(np.uint8) * 255),
+    'L': lambda img: _gray(np.asarray(img)),
+    'LA': lambda img: _gray(np.asarray(img)[..., 0]),  # alpha dropped (colours kept as stored, like OpenCV)
+    'RGBA': lambda img: np.asarray(img)[..., :3],
+    'RGBX': lambda img: np.asarray(img)[..., :3],
+    'P': lambda img: np.asarray(img.convert('RGBA'))[..., :3],  # palette lookup (exact, no scaling)
+    'PA': lambda img: np.asarray(img.convert('RGBA'))[..., :3],
+    'I': _int_gray,
+    'F': _float_gray,
+    'CMYK': _cmyk,
+    'YCbCr': _ycbcr,
+}
+
+
+def to_rgb8(img: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB for any Pillow mode, by scaling (never saturating) high-bit-depth data.
+
+    ``1`` -> 0/255; ``L``/``LA`` -> grey repeated; ``RGBA``/``LA``/``PA`` drop alpha; ``P`` via its palette;
+    ``I;16*`` 0..65535 -> 0..255; ``I`` as 16-bit when within 0..65535, else by its min..max; ``F`` 0..1 -> 0..255
+    when within [0, 1], else by its min..max; ``CMYK`` and ``YCbCr`` by their standard formulas. Other modes
+    (``LAB``, ``HSV``, ``RGBa``) use Pillow's conversion.
+    """
+    convert = MODE_TO_RGB.get('I' if img.mode.startswith('I;16') else img.mode)
+    rgb = convert(img) if convert is not None else np.asarray(img.convert('RGB'))
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
 def decode_rgb(img_bytes: bytes, filename: str) -> np.ndarray:
     """Decode ``img_bytes`` completely and return an HxWx3 uint8 RGB array.
 
-    Grayscale, palette, RGBA, 16-bit and CMYK images are converted to RGB (EXIF orientation applied, as OpenCV does).
-    Raises :class:`CorruptImageError` naming ``filename`` for a file that is not an image or is cut short.
+    Every colour mode becomes RGB by :func:`to_rgb8` (16-bit and float images scaled, not saturated), with the EXIF
+    orientation applied, as OpenCV does. Raises :class:`CorruptImageError` naming ``filename`` for a file that is
+    not an image or is cut short.
     """
     truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode to a grey bottom
@@ -36,14 +110,13 @@ def decode_rgb(img_bytes: bytes, filename: str) -> np.ndarray:
             mode = img.mode
             if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
                 img = ImageOps.exif_transpose(img)
-            if img.mode != 'RGB':
-                img = img.convert('RGB')
-            rgb = np.asarray(img)  # HxWx3 uint8
+            rgb = to_rgb8(img)
     except Image.UnidentifiedImageError as e:
         raise CorruptImageError(f'{filename}: not an image file that Pillow can read ({len(img_bytes)} bytes, '
-                                f'starts with {img_bytes[:8]!r}).') from e
+                                f'starts with {img_bytes[:8]!r}) — remove it from the dataset.') from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}).') from e
+        raise CorruptImageError(f'{filename}: the image is truncated or corrupt ({e}) — replace or remove the '
+                                'file.') from e
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
     if rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -77,7 +150,7 @@ class SafeLoadImageFromFile(BaseTransform):
     def __init__(self, skip_corrupt: bool = True, max_skip_fraction: float = 0.01, min_samples: int = 100,
                  to_float32: bool = False, backend_args: dict | None = None) -> None:
         if not 0 <= max_skip_fraction < 1:
-            raise ValueError(f'SafeLoadImageFromFile: max_skip_fraction={max_skip_fraction} must be in [0, 1)')
+            raise ConfigError(f'SafeLoadImageFromFile: max_skip_fraction={max_skip_fraction} must be in [0, 1)')
         self.skip_corrupt = skip_corrupt
         self.max_skip_fraction = max_skip_fraction
         self.min_samples = min_samples
@@ -117,7 +190,8 @@ class SafeLoadImageFromFile(BaseTransform):
                 'Check the dataset (e.g. an interrupted download or extraction), or raise max_skip_fraction in the '
                 'pipeline config.') from error
         print_log(f'SafeLoadImageFromFile: skipped corrupt image ({self.num_skipped} skipped of {self.num_loaded} '
-                  f'loaded in this process, limit {self.max_skip_fraction:.1%}): {error}', logger='current',
+                  f'loaded in this process; training stops once more than {self.max_skip_fraction:.1%} are corrupt, '
+                  f'judged after min_samples={self.min_samples} loads): {error}', logger='current',
                   level=logging.WARNING)
         return None
 

@@ -16,6 +16,7 @@ from mmengine.dataset import DefaultSampler
 
 from mmcv.transforms import BaseTransform
 
+from simsiam_mm.errors import DataError
 from simsiam_mm.registry import DATA_SAMPLERS, TRANSFORMS
 
 
@@ -103,7 +104,8 @@ class ResumableSampler(DefaultSampler):
     def resume(self, skip: int) -> None:
         """Make the next iteration start at position ``skip`` of this epoch's order."""
         if not 0 <= skip <= self.num_samples:
-            raise ValueError(f'ResumableSampler.resume: skip={skip} outside [0, {self.num_samples}]')
+            raise DataError(f'ResumableSampler.resume: skip={skip} outside [0, {self.num_samples}]: the dataset '
+                            'changed since the checkpoint — resume with the same data, or start a new run.')
         self._skip = skip
 
     def __iter__(self) -> Iterator[int]:

@@ -19,7 +19,7 @@ from mmengine.registry import Registry, init_default_scope
 from mmengine.runner import Runner
 
 from simsiam_mm import registry as R
-from simsiam_mm.errors import ConfigError
+from simsiam_mm.errors import ConfigError, WorkDirError
 
 # Keys the Runner (Runner.__init__, Runner.from_cfg, env/model wrapping) or our tools read at the top level.
 RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'} | {
@@ -215,20 +215,30 @@ def check_config(cfg: Config) -> None:
         _check_typed(dict(wrapper, type=optim.get('type', 'OptimWrapper')), 'optim_wrapper', R.OPTIM_WRAPPERS)
 
 
-def check_data_paths(dataset: Any, path: str) -> None:
+def check_data_paths(dataset: Any, path: str, ann_files: bool = False) -> None:
     """A dataset's ``data_root`` (and image folder, for folder datasets) must exist, and no class folder or the
-    whole dataset may be empty."""
+    whole dataset may be empty; with ``ann_files``, its ``ann_file`` must exist too."""
     if not isinstance(dataset, dict):
         return
     if 'dataset' in dataset:  # a wrapper
-        check_data_paths(dataset['dataset'], f'{path}.dataset')
+        check_data_paths(dataset['dataset'], f'{path}.dataset', ann_files)
+        return
+    if isinstance(dataset.get('datasets'), (list, tuple)):  # ConcatDataset
+        for i, sub in enumerate(dataset['datasets']):
+            check_data_paths(sub, f'{path}.datasets[{i}]', ann_files)
         return
     root = dataset.get('data_root')
     if not root or '://' in str(root):
         return
+    if osp.exists(root) and not osp.isdir(root):
+        raise ConfigError(f'{path}.data_root={root!r} is a file, not a folder (absolute: {osp.abspath(root)}) — '
+                          f'point it at the dataset folder: --cfg-options "{path}.data_root=/path/to/data".')
     if not osp.isdir(root):
-        raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}). Point it at '
-                          f'the dataset folder: --cfg-options {path}.data_root=/path/to/data.')
+        raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}) — point it at '
+                          f'the dataset folder: --cfg-options "{path}.data_root=/path/to/data" (the quotes keep a '
+                          'path with spaces in one argument).')
+    if ann_files:
+        check_ann_file(dataset, path)
     prefix = dataset.get('data_prefix', '')
     prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
     if dataset.get('ann_file') or not prefix:
@@ -244,6 +254,31 @@ def check_data_paths(dataset: Any, path: str) -> None:
         raise ConfigError(f'{path}: {len(empty)} class folder(s) under {folder} hold no images: '
                           f'{", ".join(empty[:5])}{" ..." if len(empty) > 5 else ""}. Remove them or finish '
                           'copying the data (an empty class would shift every label after it).')
+
+
+ANN_FILE_HINTS = {'aug.txt': ' (VOC12aug: made from SBD by mmsegmentation\'s '
+                               'tools/dataset_converters/voc_aug.py, with SegmentationClassAug)'}
+
+
+def check_ann_file(dataset: dict, path: str) -> None:
+    """A dataset's ``ann_file`` (relative to ``data_root``) must exist: named up front, not 30 lines above a
+    launcher's failure summary."""
+    ann = dataset.get('ann_file')
+    if not ann or '://' in str(ann):
+        return
+    full = ann if osp.isabs(ann) else osp.join(dataset.get('data_root') or '', ann)
+    if not osp.isfile(full):
+        hint = ANN_FILE_HINTS.get(osp.basename(ann), '')
+        raise ConfigError(f'{path}.ann_file={ann!r}: {full} does not exist{hint} — create it, or point data_root / '
+                          'ann_file at the dataset that has it.')
+
+
+def check_dataloader_paths(cfg: Config) -> None:
+    """:func:`check_data_paths`, annotation files included, for the train, val and test dataloaders."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if isinstance(loader, dict):
+            check_data_paths(loader.get('dataset'), f'{name}.dataset', ann_files=True)
 
 
 def _listdir(folder: str) -> list[str]:
@@ -278,3 +313,73 @@ def check_batch_size(cfg: Config, world_size: int | None = None) -> None:
         raise ConfigError(
             f'train_dataloader.batch_size={loader.batch_size} per process ({world_size} processes): BatchNorm '
             'needs at least 2 samples per process to train. Raise the batch or use fewer processes.')
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` with errors that name the file: a missing path, a folder, a Python syntax error (mmengine
+    reports ``<unknown>`` as the file)."""
+    if not osp.exists(path):
+        raise ConfigError(f'{path}: config file does not exist (absolute: {osp.abspath(path)}) — check the path; '
+                          'the shipped configs are under configs/.')
+    if osp.isdir(path):
+        raise ConfigError(f'{path}: is a folder, not a config file — give the path of a .py config inside it.')
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as e:
+        where = path if e.filename in (None, '<unknown>') else e.filename
+        raise ConfigError(f'{where}:{e.lineno}: Python syntax error in the config ({e.msg}) — fix that line '
+                          f'({(e.text or "").strip()!r}).') from e
+
+
+def _check_int(loader: dict, name: str, key: str, minimum: int) -> None:
+    value = loader.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f'{name}.{key}={value!r} is not an integer — give a whole number, e.g. '
+                          f'--cfg-options {name}.{key}={max(minimum, 2)}.')
+    if value < minimum:
+        raise ConfigError(f'{name}.{key}={value} must be >= {minimum} — give a larger number.')
+
+
+def check_values(cfg: Config) -> list[str]:
+    """Check values that would otherwise fail deep inside torch (or after the whole start-up): dataloader integers,
+    a negative or non-numeric lr. Fix up ``persistent_workers`` where ``num_workers=0`` (a common debugging
+    override of the shipped configs) and return notes saying so."""
+    notes = []
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if not isinstance(loader, dict):
+            continue
+        _check_int(loader, name, 'batch_size', 1)
+        _check_int(loader, name, 'num_workers', 0)
+        if loader.get('num_workers') == 0 and loader.get('persistent_workers'):
+            loader['persistent_workers'] = False
+            notes.append(f'{name}.num_workers=0: persistent_workers set to False (torch needs workers to keep them '
+                         'alive); data loads in the main process.')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    if isinstance(optimizer, dict) and 'lr' in optimizer:
+        lr = optimizer['lr']
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            raise ConfigError(f'optim_wrapper.optimizer.lr={lr!r} is not a number — give e.g. '
+                              '--cfg-options optim_wrapper.optimizer.lr=0.05.')
+        if not lr >= 0:
+            raise ConfigError(f'optim_wrapper.optimizer.lr={lr} is negative (or NaN) — a learning rate must be >= 0; '
+                              'give e.g. --cfg-options optim_wrapper.optimizer.lr=0.05.')
+    return notes
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Refuse a work dir that is a file, lies under a file, or cannot be written, before anything is built."""
+    if osp.isfile(work_dir):
+        raise WorkDirError(f'{work_dir}: --work-dir is a file, not a folder — choose another --work-dir (nothing was '
+                           'written).')
+    parent = osp.abspath(work_dir)
+    while not osp.exists(parent):
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent):
+        raise WorkDirError(f'{work_dir}: --work-dir lies under {parent}, which is a file, not a folder — choose '
+                           'another --work-dir.')
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WorkDirError(f'{work_dir}: --work-dir cannot be written ({parent} is read-only for this user or on a '
+                           'read-only file system) — choose a writable --work-dir.')

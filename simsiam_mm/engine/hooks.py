@@ -2,6 +2,7 @@
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from simsiam_mm.errors import TrainingStoppedError
 from simsiam_mm.registry import HOOKS
 
 
@@ -33,9 +34,9 @@ class CollapseMonitorHook(Hook):
         score = float(outputs['z_std_x_sqrt_d'])
         self._collapsed_iters = self._collapsed_iters + 1 if score < self.threshold else 0
         if self._collapsed_iters == self.patience:
-            msg = (f'CollapseMonitorHook: z_std*sqrt(d) = {score:.4f} < {self.threshold} for {self.patience} '
-                   f'iterations (iter {runner.iter + 1}): the representation has collapsed to a constant. '
-                   'Check that stop-gradient and the predictor are on, and the learning rate.')
+            msg = (f'custom_hooks CollapseMonitorHook: z_std*sqrt(d) = {score:.4f} < {self.threshold} for '
+                   f'{self.patience} iterations (iter {runner.iter + 1}): the representation has collapsed to a '
+                   'constant — check that stop-gradient and the predictor are on, and the learning rate.')
             if self.stop_on_collapse:
-                raise RuntimeError(msg)
+                raise TrainingStoppedError(msg)
             print_log(msg, logger='current', level=30)

@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from torch import nn
 
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 
@@ -52,8 +53,9 @@ class SimSiamOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         try:
             fixed = list(module.get_submodule(self.fixed_lr_module).parameters())
         except AttributeError as e:
-            raise KeyError(f'optim_wrapper.paramwise_cfg.fixed_lr_module={self.fixed_lr_module!r}: the model '
-                           f'{type(module).__name__} has no such submodule') from e
+            raise ConfigError(f'optim_wrapper.paramwise_cfg.fixed_lr_module={self.fixed_lr_module!r}: the model '
+                              f'{type(module).__name__} has no such submodule — name one of its modules (e.g. '
+                              "'head.predictor') or None.") from e
         if not fixed:  # e.g. predictor=None (paper Table 1 ablation): nothing to hold
             return optim_wrapper
         optimizer = optim_wrapper.optimizer

@@ -12,6 +12,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import OPTIM_WRAPPERS
 
 
@@ -42,7 +43,7 @@ class AutocastOptimWrapper(OptimWrapper):
     def __init__(self, dtype: str = 'bfloat16', device_type: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if dtype not in ('bfloat16', 'float16'):
-            raise ValueError(f"optim_wrapper.dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+            raise ConfigError(f"optim_wrapper.dtype must be 'bfloat16' or 'float16', got {dtype!r}")
         self.cast_dtype: torch.dtype = getattr(torch, dtype)
         self.device_type = device_type
 

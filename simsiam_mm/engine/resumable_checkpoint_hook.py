@@ -4,7 +4,7 @@ import os
 import os.path as osp
 from contextlib import AbstractContextManager, nullcontext
 
-from mmengine.dist import get_dist_info, is_main_process
+from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
@@ -13,6 +13,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from simsiam_mm.checkpoint import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint, checkpoints_in,
                                    commit_file)
 from simsiam_mm.quiet import dropped_log_messages
+from simsiam_mm.errors import WorkDirError
 from simsiam_mm.registry import HOOKS
 
 # what mmengine logs when CheckpointHook.before_train and save_checkpoint build an unused FileClient
@@ -93,11 +94,14 @@ class ResumableCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         atomic = isinstance(self.file_backend, LocalBackend)  # object stores make a PUT visible only when complete
-        with self._unused_file_client(runner):
-            runner.save_checkpoint(  # writes on the main process only
-                self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
-                save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
-                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        try:
+            with self._unused_file_client(runner):
+                runner.save_checkpoint(  # writes on the main process only
+                    self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
+                    save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
+                    by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
+            self._failed_save(runner, e)
         if not is_main_process():
             return
         if atomic:
@@ -110,9 +114,26 @@ class ResumableCheckpointHook(CheckpointHook):
             elif self.file_backend.isdir(path):  # deepspeed saves directories
                 self.file_backend.rmtree(path)
 
+    def _failed_save(self, runner, error: Exception) -> None:
+        """Remove the partial ``.tmp`` file and stop with one sentence; the previous checkpoint stays intact."""
+        tmp = self.last_ckpt + TMP_SUFFIX
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.exists(tmp):
+            os.remove(tmp)
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        previous = open(pointer).read().strip() if osp.isfile(pointer) else None
+        kept = (f'the previous checkpoint {previous} and last_checkpoint are unchanged' if previous
+                else 'no earlier checkpoint of this run exists')
+        detail = getattr(error, 'strerror', None) or str(error).strip().splitlines()[-1][:160]
+        raise WorkDirError(f'{self.last_ckpt}: writing the checkpoint failed ({detail}); the partial file was '
+                           f'removed and {kept} — free disk space (or choose another --work-dir) and resume with '
+                           '--resume.') from error
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         sampler = getattr(runner.train_dataloader, 'sampler', None)
-        checkpoint['resume_state'] = dict(sampler_seed=getattr(sampler, 'seed', None))
+        dataset = getattr(runner.train_dataloader, 'dataset', None)
+        checkpoint['resume_state'] = dict(
+            sampler_seed=getattr(sampler, 'seed', None),
+            dataset_size=len(dataset) if hasattr(dataset, '__len__') else None)  # checked on resume
 
     # ---- resuming ----------------------------------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

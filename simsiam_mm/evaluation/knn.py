@@ -15,6 +15,8 @@ from mmengine.dataset import default_collate
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from simsiam_mm.errors import DataError
+
 from .progress import track
 
 
@@ -54,7 +56,8 @@ def extract_features(model: nn.Module, loader: Iterable, stage: int = -1, max_ba
     finally:
         model.train(was_training)
     if not feats:
-        raise ValueError('extract_features: the data loader yielded no batch (empty dataset?)')
+        raise DataError('extract_features: the data loader yielded no batch — the dataset is empty; check '
+                        '--data-root and the split prefixes.')
     return torch.cat(feats), torch.cat(labels)
 
 
@@ -154,7 +157,9 @@ def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None,
             build = DATASETS.build
         dataset = build(dataset)
     if len(dataset) == 0:
-        raise ValueError(f'build_eval_loader: the dataset {dataset!r} is empty')
+        where = getattr(dataset, 'data_root', '') or type(dataset).__name__
+        raise DataError(f'{where}: the dataset {getattr(dataset, "data_prefix", "")!r} holds no image — check '
+                        '--data-root and the split prefixes.')
     if num_per_class is not None:
         dataset = Subset(dataset, class_balanced_indices(dataset.get_gt_labels(), num_per_class, seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

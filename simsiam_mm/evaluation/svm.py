@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from simsiam_mm.errors import DataError, MissingPathError
+
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
                'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
 # mmselfsup 0.x tools/benchmarks/classification/svm_voc07/tools/eval_svm_full.sh (costs="1.0,10.0,100.0") extended
@@ -61,10 +63,10 @@ def load_voc_split(voc_root: str | Path, split: str,
     voc_root = Path(voc_root)
     list_file = voc_root / 'ImageSets' / 'Main' / f'{split}.txt'
     if not list_file.is_file():
-        raise FileNotFoundError(f'VOC split list not found: {list_file} (expected the VOCdevkit/VOC2007 layout)')
+        raise MissingPathError(f'VOC split list not found: {list_file} (expected the VOCdevkit/VOC2007 layout)')
     ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
     if not ids:
-        raise ValueError(f'{list_file} lists no image')
+        raise DataError(f'{list_file} lists no image — check --voc-root (the VOCdevkit/VOC2007 folder).')
     index = {c: i for i, c in enumerate(classes)}
     labels = -np.ones((len(ids), len(classes)), dtype=np.int8)
     paths = []
@@ -73,12 +75,12 @@ def load_voc_split(voc_root: str | Path, split: str,
         img = voc_root / 'JPEGImages' / f'{img_id}.jpg'
         for f in (xml, img):
             if not f.is_file():
-                raise FileNotFoundError(f'{f} (listed in {list_file}) does not exist')
+                raise MissingPathError(f'{f} (listed in {list_file}) does not exist')
         paths.append(img)
         for obj in ET.parse(xml).getroot().iter('object'):
             name = obj.findtext('name', '').strip()
             if name not in index:
-                raise ValueError(f'{xml}: object class {name!r} is not one of the {len(classes)} VOC classes')
+                raise DataError(f'{xml}: object class {name!r} is not one of the {len(classes)} VOC classes')
             difficult = obj.findtext('difficult', '0').strip() == '1'
             c = index[name]
             if not difficult:

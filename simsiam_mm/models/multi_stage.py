@@ -9,6 +9,7 @@ from mmpretrain.models.backbones import ResNet
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import MODELS
 
 from .pooling import SPECIFIED_POOL_PARAMS, check_pool_input, pooled_side, stage_sides
@@ -32,7 +33,7 @@ class ResNetAllStages(ResNet):
         num_stages = kwargs.get('num_stages', 4)
         bad = [i for i in out_indices if not 0 <= i <= num_stages]
         if bad:
-            raise ValueError(f'ResNetAllStages: out_indices {bad} outside 0 (stem) .. {num_stages} (last stage)')
+            raise ConfigError(f'ResNetAllStages: out_indices {bad} outside 0 (stem) .. {num_stages} (last stage)')
         super().__init__(depth, out_indices=(num_stages - 1, ), **kwargs)
         self.stage_indices = tuple(out_indices)
 
@@ -84,11 +85,11 @@ class MultiStageLinearHead(BaseModule):
                  init_cfg: dict | list | None = dict(type='Normal', layer='Linear', std=0.01, bias=0.)) -> None:
         super().__init__(init_cfg=init_cfg)
         if not len(in_channels) == len(pool_params) == len(feat_sizes):
-            raise ValueError(f'MultiStageLinearHead: {len(in_channels)} in_channels, {len(pool_params)} pool_params '
+            raise ConfigError(f'MultiStageLinearHead: {len(in_channels)} in_channels, {len(pool_params)} pool_params '
                              f'and {len(feat_sizes)} feat_sizes: give one per stage')
         self.names = list(names) if names is not None else [f'feature{i + 1}' for i in range(len(in_channels))]
         if len(self.names) != len(in_channels):
-            raise ValueError(f'MultiStageLinearHead: {len(self.names)} names for {len(in_channels)} heads')
+            raise ConfigError(f'MultiStageLinearHead: {len(self.names)} names for {len(in_channels)} heads')
         self.pools = nn.ModuleList(nn.AvgPool2d(**p) for p in pool_params)
         self.pooled_sizes = [pooled_side(s, **p) for s, p in zip(feat_sizes, pool_params)]
         self.norms = nn.ModuleList(
@@ -98,7 +99,7 @@ class MultiStageLinearHead(BaseModule):
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         if len(feats) != len(self.fcs):
-            raise ValueError(f'MultiStageLinearHead: got {len(feats)} feature maps for {len(self.fcs)} heads '
+            raise ConfigError(f'MultiStageLinearHead: got {len(feats)} feature maps for {len(self.fcs)} heads '
                              '(match the backbone out_indices)')
         scores = []
         for name, x, pool, norm, fc in zip(self.names, feats, self.pools, self.norms, self.fcs):

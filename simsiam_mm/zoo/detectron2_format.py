@@ -41,11 +41,12 @@ def simsiam_mm_to_detectron2(state_dict: dict[str, Tensor], source: str = 'check
     report.skipped, report.unexpected = split.skipped, split.unexpected
     arch = infer_resnet_arch(backbone, source)
     refuse_cifar_stem(arch, source, 'detectron2 (BasicStem)')
-    check_against_torchvision(backbone, arch, source, report)  # same architecture, same shapes
+    check_against_torchvision(backbone, arch, source, report,  # same architecture, same shapes
+                              {key: src for src, key in split.converted})
     report.check_unexpected(source, allow_unexpected)
     model = {}
     for src, key in split.converted:
-        if f'backbone.{key}' in report.unexpected or key in report.unexpected:
+        if src in report.unexpected:
             continue
         if key.endswith('num_batches_tracked'):
             report.skipped.append((src, 'detectron2 BN has no num_batches_tracked'))

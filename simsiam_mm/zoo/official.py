@@ -36,6 +36,7 @@ def official_to_simsiam_mm(state_dict: dict[str, Tensor], source: str = 'checkpo
         >>> sorted(ours)
         ['backbone.conv1.weight', 'head.predictor.mlp.3.bias']
     """
+    refuse_own_format(state_dict, source)
     report = ConversionReport('official -> simsiam_mm')
     out: dict[str, Tensor] = {}
     folds: dict[str, tuple[str, Tensor]] = {}  # our BN running_mean key -> (official bias key, bias)
@@ -67,6 +68,16 @@ def official_to_simsiam_mm(state_dict: dict[str, Tensor], source: str = 'checkpo
     report.check_unexpected(source, allow_unexpected)
     split_backbone(out, source)  # refuses a checkpoint without encoder (backbone) keys
     return out, report
+
+
+def refuse_own_format(state_dict: dict[str, Tensor], source: str) -> None:
+    """A simsiam_mm checkpoint given to the official -> simsiam_mm converter: say so (every key would otherwise be
+    'unexpected', and dropping them leaves nothing)."""
+    official = any(k.startswith(('module.encoder.', 'encoder.', 'module.predictor.', 'predictor.')) for k in state_dict)
+    if not official and any(k.startswith(('backbone.', 'neck.mlp.', 'head.predictor.')) for k in state_dict):
+        raise ConversionError(f'{source}: is already a simsiam_mm checkpoint (backbone.* / neck.* / head.* keys), '
+                              'not an official facebookresearch/simsiam one — use it as it is; to go the other way '
+                              'run tools/model_converters/simsiam_mm_to_official.py.')
 
 
 def simsiam_mm_to_official(state_dict: dict[str, Tensor], source: str = 'checkpoint',

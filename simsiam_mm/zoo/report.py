@@ -3,11 +3,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from simsiam_mm.errors import SimSiamMMError
-
-
-class ConversionError(SimSiamMMError, ValueError):
-    """A checkpoint cannot be converted (no backbone keys, shape mismatch, unknown layout); names the file or key."""
+from simsiam_mm.errors import ConversionError  # noqa: F401  (defined with the package's other errors; re-exported)
 
 
 @dataclass

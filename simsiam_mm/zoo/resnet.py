@@ -77,8 +77,9 @@ def split_backbone(state_dict: dict[str, Tensor], source: str,
     if any(k.startswith(('module.encoder.', 'encoder.')) for k in state_dict):
         hint = ('; this looks like an official facebookresearch/simsiam checkpoint: convert it first with '
                 'tools/model_converters/official_to_simsiam_mm.py')
+    found = f'its keys start with {", ".join(prefixes[:8])}' if prefixes else 'it holds no tensor'
     raise ConversionError(f'{source}: no backbone keys (expected "backbone.*" or a bare ResNet with conv1.weight and '
-                          f'layer1.*); its keys start with {", ".join(prefixes[:8])}{hint}')
+                          f'layer1.*); {found}{hint}')
 
 
 def infer_resnet_arch(backbone: dict[str, Tensor], source: str) -> ResNetArch:

@@ -40,16 +40,19 @@ def torchvision_resnet(depth: int, cifar_stem: bool = False, num_classes: int = 
 
 
 def check_against_torchvision(backbone: dict[str, Tensor], arch: ResNetArch, source: str,
-                              report: ConversionReport) -> None:
+                              report: ConversionReport, names: dict[str, str] | None = None) -> None:
     """Every backbone key must exist in the torchvision ResNet of the same depth with the same shape, and every
-    torchvision key but ``fc`` must be present. Keys torchvision lacks are recorded as unexpected."""
+    torchvision key but ``fc`` must be present. Keys torchvision lacks are recorded as unexpected, under the name
+    the file holds them by (``names``: backbone key -> file key; default ``backbone.<key>``)."""
+    names = names if names is not None else {k: f'backbone.{k}' for k in backbone}
     with torch.device('meta'):  # shapes only, no memory, no init cost
         skeleton = torchvision_resnet(arch.depth, arch.cifar_stem).state_dict()
     for key, value in backbone.items():
         if key not in skeleton or key in FC_KEYS:
-            report.unexpected.append(f'backbone.{key}')
+            report.unexpected.append(names.get(key, key))
         else:
-            check_shape(source, f'backbone.{key}', value, tuple(skeleton[key].shape), f'torchvision resnet{arch.depth}')
+            check_shape(source, names.get(key, key), value, tuple(skeleton[key].shape),
+                        f'torchvision resnet{arch.depth}')
     missing = sorted(set(skeleton) - set(backbone) - set(FC_KEYS))
     if missing:
         raise ConversionError(f'{source}: backbone lacks {len(missing)} key(s) of torchvision resnet{arch.depth}: '
@@ -88,11 +91,11 @@ def simsiam_mm_to_torchvision(state_dict: dict[str, Tensor], source: str = 'chec
                           '; pass --cifar-stem (allow_cifar_stem=True) to write it for torchvision_resnet('
                           f'{arch.depth}, cifar_stem=True), i.e. resnet{arch.depth}() with conv1 = Conv2d(3, 64, 3, 1, '
                           '1, bias=False) and maxpool = Identity()')
-    check_against_torchvision(backbone, arch, source, report)
+    check_against_torchvision(backbone, arch, source, report, {key: src for src, key in split.converted})
     report.check_unexpected(source, allow_unexpected)
     out = {}
     for src, key in split.converted:
-        if f'backbone.{key}' not in report.unexpected and key not in report.unexpected:
+        if src not in report.unexpected:
             out[key] = backbone[key]
             report.converted.append((src, key))
     if with_fc:

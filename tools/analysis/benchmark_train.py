@@ -54,6 +54,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
+from simsiam_mm.errors import add_debug_flag, cli_main
+
 REPO = Path(__file__).resolve().parents[2]
 CFG = REPO / 'configs/simsiam'
 MMPRETRAIN_CFG = 'mmpretrain::simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py'
@@ -94,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--data-on-device', action='store_true',
                    help='compute bound: each variant loads one batch, moves it to the device and steps on it')
     p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -479,4 +482,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

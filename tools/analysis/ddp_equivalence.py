@@ -28,6 +28,7 @@ from PIL import Image
 
 import simsiam_mm  # noqa: F401  (registers CPUSyncBN and the SimSiam parts)
 from mmpretrain.structures import DataSample
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.registry import MODELS
 
 
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--global-batch', type=int, default=16)
     parser.add_argument('--lr', type=float, default=0.05)
+    add_debug_flag(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     MMLogger.get_instance('ddp_equivalence', log_level='WARNING')  # quiet init_weights reports
@@ -110,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

@@ -19,7 +19,10 @@ import json
 import time
 from pathlib import Path
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+
+from simsiam_mm.engine.config_check import load_config
+from simsiam_mm.errors import MissingPathError, add_debug_flag, cli_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,19 +44,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0, help='seed of the subsets (and of the random initialisation)')
     p.add_argument('--out', help='write the result as JSON here')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings (key=value)')
+    add_debug_flag(p)
     return p.parse_args(argv)
+
+
+def check_split_folders(data_root: Path, prefixes: tuple[str, ...]) -> None:
+    """Refuse a --data-root (or split prefix) that is not a folder of class folders, naming the option to fix."""
+    if not data_root.is_dir():
+        what = 'is a file, not a folder' if data_root.exists() else 'does not exist'
+        raise MissingPathError(f'{data_root}: --data-root {what} — give the folder holding the '
+                               f'{" and ".join(prefixes)} class folders.')
+    for prefix in prefixes:
+        if not (data_root / prefix).is_dir():
+            raise MissingPathError(f'{data_root / prefix}: split folder {prefix!r} is not a folder under --data-root '
+                                   '(expected <class>/<image> folders) — check --train-prefix / --val-prefix.')
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes; first, so its warning filters apply to the config read)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     data_root = Path(args.data_root)
-    for prefix in (args.train_prefix, args.val_prefix):
-        if not (data_root / prefix).is_dir():
-            raise FileNotFoundError(f'{data_root / prefix} is not a folder (expected <class>/<image> folders)')
+    check_split_folders(data_root, (args.train_prefix, args.val_prefix))
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
     from simsiam_mm.evaluation.model import build_frozen_model
     model = build_frozen_model(cfg, args.checkpoint, args.seed)
@@ -84,4 +98,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

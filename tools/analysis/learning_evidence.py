@@ -31,6 +31,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from simsiam_mm.errors import add_debug_flag, cli_main
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py'
 
@@ -55,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--num-workers', type=int, default=1)
     p.add_argument('--threads', type=int, default=1,
                    help='torch threads; 1 avoids oversubscription on a shared 2-core machine (measured 5x faster)')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -208,4 +211,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

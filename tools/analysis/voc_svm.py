@@ -22,6 +22,9 @@ from pathlib import Path
 
 from mmengine.config import Config, DictAction
 
+from simsiam_mm.engine.config_check import load_config
+from simsiam_mm.errors import ConfigError, add_debug_flag, cli_main
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -44,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the results as JSON here')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings (key=value)')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -54,7 +58,8 @@ def stage_backbone(cfg: Config, stage: int) -> Config:
     if backbone.type in ('ResNet', 'ResNetAllStages', 'mmpretrain.ResNet'):
         backbone.type, backbone.out_indices = 'ResNetAllStages', (stage - 1, )
     elif stage == 1:
-        raise ValueError(f'--stage 1 (the stem) needs a ResNet backbone; {cfg.filename} has {backbone.type}')
+        raise ConfigError(f'--stage 1 (the stem) needs a ResNet backbone; {cfg.filename} has {backbone.type} — use '
+                          '--stage 2..5.')
     else:
         backbone.out_indices = (stage - 2, )
     return cfg
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     from simsiam_mm.models.pooling import SPECIFIED_POOL_PARAMS
     train_paths, train_y = svm.load_voc_split(args.voc_root, args.train_split)
     test_paths, test_y = svm.load_voc_split(args.voc_root, args.test_split)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
@@ -148,4 +153,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

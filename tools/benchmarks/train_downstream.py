@@ -29,9 +29,11 @@ from mmengine.model import is_model_wrapper
 
 from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
                                    set_pretrained, smoke_cfg)
-from simsiam_mm.engine.pretrained import CheckedPretrainedInit
+from simsiam_mm.engine.config_check import check_dataloader_paths, load_config
 from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.engine.readable_log import SimSiamRunner
+from simsiam_mm.errors import add_debug_flag, cli_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='override config settings (applied last), e.g. train_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -66,7 +69,7 @@ def default_work_dir(config: str, pretrain: str) -> str:
 
 def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     """Load the config and apply the command line; return it with the modules initialised from PRETRAIN."""
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or default_work_dir(args.config, args.pretrain)
     if args.data_root:
@@ -99,6 +102,7 @@ def format_table(metrics: dict[str, Any], title: str) -> str:
 def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] | None = None) -> dict[str, Any]:
     """Train and evaluate; return (and on rank 0 print and save) the final metrics with the load report."""
     state = load_backbone_state(pretrain)  # fails here, before any work, on a checkpoint without backbone.*
+    check_dataloader_paths(cfg)  # data_root, image folders, annotation files (VOC12aug's aug.txt): before any work
     save_backbone_checkpoint(state, backbone_file(cfg), source=pretrain)
     prepare_distributed(cfg, cfg.launcher)
     runner = SimSiamRunner.from_cfg(cfg)  # mmengine's Runner, short start-up dumps on the console
@@ -147,4 +151,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

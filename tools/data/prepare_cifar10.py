@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from simsiam_mm.errors import DataError, MissingPathError, add_debug_flag, cli_main
+
 TRAIN_BATCHES = [f'data_batch_{i}' for i in range(1, 6)]
 TEST_BATCHES = ['test_batch']
 
@@ -29,10 +31,11 @@ def _read_members(source: Path) -> dict[str, bytes]:
             found = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers()
                      if m.isfile() and Path(m.name).name in wanted}
     else:
-        raise ValueError(f'{source}: neither a folder nor a tar archive (expected cifar-10-python.tar.gz)')
+        what = 'does not exist' if not source.exists() else 'is neither a folder nor a tar archive'
+        raise DataError(f'{source}: {what} — give cifar-10-python.tar.gz or its extracted folder.')
     missing = sorted(wanted - set(found))
     if missing:
-        raise FileNotFoundError(f'{source}: missing CIFAR-10 batch files {missing}')
+        raise MissingPathError(f'{source}: missing CIFAR-10 batch files {missing} — give the complete archive.')
     return found
 
 
@@ -61,10 +64,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', type=Path, help='cifar-10-python.tar.gz or its extracted folder')
     parser.add_argument('out', type=Path, nargs='?', default=Path('data/cifar10'), help='output root')
+    add_debug_flag(parser)
     args = parser.parse_args()
     counts = convert(args.source, args.out)
     print(f'wrote {counts["train"]} train and {counts["test"]} test images under {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from simsiam_mm.checkpoint import save_atomic
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
 from simsiam_mm.zoo.resnet import extract_backbone_file
 
 
@@ -21,6 +21,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--strip-prefix', action='store_true',
                         help='write conv1.weight instead of backbone.conv1.weight')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys outside backbone/neck/head')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -38,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

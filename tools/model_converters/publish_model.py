@@ -8,14 +8,17 @@
 import argparse
 import sys
 
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
 from simsiam_mm.zoo import publish_checkpoint, verify_published
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('paths', nargs='+', help='IN OUT to publish; with --verify, the published files to check')
     parser.add_argument('--verify', action='store_true',
                         help='re-hash each file against its name and load it strictly into its config\'s model')
     parser.add_argument('--config', help='config to embed when the checkpoint has no meta["cfg"]')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -41,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

@@ -11,13 +11,16 @@ import pickle
 import sys
 
 from simsiam_mm.checkpoint import atomic_write_bytes
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
 from simsiam_mm.zoo import convert_detectron2_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
     parser.add_argument('out', help='output .pkl')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
@@ -31,4 +34,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

@@ -10,13 +10,16 @@ import argparse
 import sys
 
 from simsiam_mm.checkpoint import save_atomic
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
 from simsiam_mm.zoo import convert_to_official_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint (backbone.*, neck.mlp.*, head.predictor.mlp.*)')
     parser.add_argument('out', help='output official checkpoint')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
@@ -30,4 +33,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from simsiam_mm.checkpoint import save_atomic
-from simsiam_mm.errors import SimSiamMMError
+from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
 from simsiam_mm.zoo import convert_torchvision_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='simsiam_mm checkpoint or extracted backbone')
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--cifar-stem', action='store_true',
                         help='accept a ResNet_CIFAR backbone, for torchvision_resnet(depth, cifar_stem=True)')
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         out, report = convert_torchvision_file(args.checkpoint, not args.no_fc, args.num_classes, args.cifar_stem,
@@ -36,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())
