@@ -6,7 +6,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from simsiam_mm.engine.config_check import check_values, load_config
+from simsiam_mm.engine.config_check import check_values, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.errors import MissingPathError, add_debug_flag, cli_main
 
@@ -35,7 +35,7 @@ def main() -> None:
     cfg = load_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint

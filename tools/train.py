@@ -9,7 +9,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from simsiam_mm.engine.config_check import (check_batch_size, check_config, check_values, check_work_dir,
-                                            load_config)
+                                            load_config, merge_options)
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.readable_log import SimSiamRunner
 from simsiam_mm.engine.resume_check import check_resume, check_train_data
@@ -71,7 +71,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if args.no_persistent_workers:
             loader['persistent_workers'] = False
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_options(cfg, args.cfg_options)
     return cfg
 
 

@@ -331,6 +331,20 @@ def load_config(path: str) -> Config:
                           f'({(e.text or "").strip()!r}).') from e
 
 
+def merge_options(cfg: Config, options: dict | None) -> Config:
+    """``cfg.merge_from_dict(options)`` (``--cfg-options``), naming the option that does not fit the config (e.g.
+    an index past the end of a list) instead of mmengine's bare ``KeyError``."""
+    for key, value in (options or {}).items():
+        try:
+            cfg.merge_from_dict({key: value})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            reason = e.args[0] if isinstance(e, KeyError) and e.args else e
+            raise ConfigError(f'--cfg-options {key}={value!r}: does not fit the config ({reason}) — check the key '
+                              'against the resolved config (print it with python -c "from mmengine import Config; '
+                              'print(Config.fromfile(CONFIG).pretty_text)").') from e
+    return cfg
+
+
 def _check_int(loader: dict, name: str, key: str, minimum: int) -> None:
     value = loader.get(key)
     if value is None:

@@ -8,17 +8,12 @@ fails with ``KeyError: 'message_hub'`` for a published file, or stops inside the
 import os.path as osp
 from typing import Any
 
-import torch
 from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from simsiam_mm.engine.checkpoint import allow_mmengine_checkpoints
-from simsiam_mm.engine.checkpoint_files import check_resume_checkpoint, load_error_summary
+from simsiam_mm.checkpoint import check_resume_checkpoint, check_weights, read_checkpoint
 from simsiam_mm.errors import CheckpointError, DataError
-
-MAX_LISTED = 3
-
 
 def resume_path(cfg: Config) -> tuple[str | None, str]:
     """The checkpoint a ``resume=True`` config continues from, and where that path came from."""
@@ -34,13 +29,8 @@ def resume_path(cfg: Config) -> tuple[str | None, str]:
 
 
 def _load(path: str) -> dict[str, Any]:
-    allow_mmengine_checkpoints()
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 (any unpickling failure: not one of our training checkpoints)
-        raise CheckpointError(f'{path}: not a training checkpoint this package can resume ({load_error_summary(e)}) '
-                              '— give a checkpoint written by tools/train.py.') from e
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('state_dict'), dict):
+    ckpt = read_checkpoint(path, 'checkpoint to resume from')
+    if not isinstance(ckpt.get('state_dict'), dict):
         raise CheckpointError(f'{path}: holds no "state_dict" (not an mmengine training checkpoint) — give a '
                               'checkpoint written by tools/train.py.')
     return ckpt
@@ -48,26 +38,14 @@ def _load(path: str) -> dict[str, Any]:
 
 def check_state_dict_fits(state_dict: dict[str, Any], model: nn.Module, path: str, config: str) -> None:
     """Refuse (do not train on mixed weights) when the checkpoint's tensors differ from the model's by name or
-    shape."""
+    shape: :func:`simsiam_mm.checkpoint.check_weights`, strict."""
     model = model.module if is_model_wrapper(model) else model
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    shapes = [f'{k}: {tuple(state_dict[k].shape)} in the file, {tuple(v.shape)} in the model'
-              for k, v in expected.items() if k in state_dict and hasattr(state_dict[k], 'shape')
-              and tuple(state_dict[k].shape) != tuple(v.shape)]
-    if not (missing or unexpected or shapes):
-        return
-    parts = []
-    if shapes:
-        parts.append(f'{len(shapes)} tensors differ in shape ({"; ".join(shapes[:MAX_LISTED])})')
-    if missing:
-        parts.append(f'{len(missing)} model tensors are not in the file ({", ".join(missing[:MAX_LISTED])})')
-    if unexpected:
-        parts.append(f'{len(unexpected)} file tensors are not in the model ({", ".join(unexpected[:MAX_LISTED])})')
-    raise CheckpointError(f'{path}: was saved by another architecture than the model of {config}: '
-                          f'{", ".join(parts)} — resume with the config this checkpoint was trained with; nothing '
-                          'was trained.')
+    try:
+        check_weights(model, state_dict, path, min_fraction=1.0, strict=True)
+    except CheckpointError as e:
+        detail = str(e).removeprefix(f'{path}: ')
+        raise CheckpointError(f'{path}: was saved by another architecture than the model of {config}: {detail}; '
+                              'nothing was trained.') from None
 
 
 def _check_dataset_size(ckpt: dict, cfg: Config, num_batches: int, num_samples: int, path: str) -> None:

@@ -111,6 +111,9 @@ def simsiam_mm_to_torchvision(state_dict: dict[str, Tensor], source: str = 'chec
 def convert_torchvision_file(src: str, with_fc: bool = True, num_classes: int = 1000, allow_cifar_stem: bool = False,
                              allow_unexpected: bool = False) -> tuple[dict[str, Tensor], ConversionReport]:
     """:func:`simsiam_mm_to_torchvision` on a checkpoint file (full model or extracted backbone)."""
-    from simsiam_mm.checkpoint import read_checkpoint, state_dict_of
+    from simsiam_mm.checkpoint import checkpoint_format, read_checkpoint, state_dict_of
     state_dict = state_dict_of(read_checkpoint(src), str(src))
+    if checkpoint_format(state_dict) == 'torchvision':
+        raise ConversionError(f'{src}: is already a torchvision ResNet state dict (conv1.weight, ..., fc.weight): '
+                              'nothing to convert — torchvision.models.resnetN().load_state_dict reads it as it is.')
     return simsiam_mm_to_torchvision(state_dict, str(src), with_fc, num_classes, allow_cifar_stem, allow_unexpected)

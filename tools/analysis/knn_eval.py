@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from simsiam_mm.engine.config_check import load_config
+from simsiam_mm.engine.config_check import load_config, merge_options
 from simsiam_mm.errors import MissingPathError, add_debug_flag, cli_main
 
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     import simsiam_mm  # noqa: F401  (registers our classes; first, so its warning filters apply to the config read)
     cfg = load_config(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_options(cfg, args.cfg_options)
     data_root = Path(args.data_root)
     check_split_folders(data_root, (args.train_prefix, args.val_prefix))
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mmengine.config import Config, DictAction
 
-from simsiam_mm.engine.config_check import load_config
+from simsiam_mm.engine.config_check import load_config, merge_options
 from simsiam_mm.errors import ConfigError, add_debug_flag, cli_main
 
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     test_paths, test_y = svm.load_voc_split(args.voc_root, args.test_split)
     cfg = load_config(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_options(cfg, args.cfg_options)
     model = build_frozen_model(stage_backbone(cfg, args.stage), args.checkpoint, args.seed)
     start = time.perf_counter()
     train_x = svm.l2_normalize_rows(extract(model, train_paths, args, args.train_split))

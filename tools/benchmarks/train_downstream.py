@@ -29,7 +29,7 @@ from mmengine.model import is_model_wrapper
 
 from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
                                    set_pretrained, smoke_cfg)
-from simsiam_mm.engine.config_check import check_dataloader_paths, load_config
+from simsiam_mm.engine.config_check import check_dataloader_paths, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.engine.readable_log import SimSiamRunner
@@ -83,7 +83,7 @@ def build_cfg(args: argparse.Namespace) -> tuple[Config, list[str]]:
     if args.resume:
         cfg.resume, cfg.load_from = True, None
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        merge_options(cfg, args.cfg_options)
     targets = set_pretrained(cfg.model, backbone_file(cfg))
     return cfg, targets
 
