@@ -19,8 +19,9 @@ REQUIRE_FULL_STACK = os.environ.get('SIMSIAM_MM_REQUIRE_FULL_STACK', '') not in 
 FULL_STACK_MODULES = ('mmcv._ext', 'mmdet', 'mmseg')  # mmcv._ext: mmcv built with its ops (mmcv-lite has none)
 QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'
 
-# Tests import the tools' functions (train.merge_args, ...) and these helpers (`from conftest import pretrain`).
-sys.path[:0] = [str(REPO / 'tools'), str(REPO / 'tests')]
+# Tests import these helpers (`from conftest import pretrain`); tools/ is not importable: tests run the tools as
+# subprocesses, as users do (what a tool does that a test checks in-process lives in the package).
+sys.path.insert(0, str(REPO / 'tests'))
 
 
 def require_data(path: Path, what: str) -> Path:
