@@ -6,6 +6,8 @@ independently of the converters under test.
 import hashlib
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,12 @@ from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, con
                             torchvision_resnet, verify_published)
 
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
+
+
+def converter(name: str, *args) -> subprocess.CompletedProcess:
+    """``python tools/model_converters/<name>.py ARGS``, as a user runs it."""
+    return subprocess.run([sys.executable, str(REPO / 'tools/model_converters' / f'{name}.py'), *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def tiny_model_cfg(depth: int = 18, cifar: bool = False, num_layers: int = 3) -> dict:
@@ -266,26 +274,36 @@ def test_extract_backbone_with_and_without_prefix(tmp_path):
     assert all(torch.equal(resnet.state_dict()[k[len('backbone.'):]], v) for k, v in kept['state_dict'].items())
 
 
-def test_command_lines_print_counts_and_name_the_bad_file(tmp_path, capsys):
-    from model_converters import (extract_backbone_weights, official_to_simsiam_mm, simsiam_mm_to_detectron2,
-                                  simsiam_mm_to_official, simsiam_mm_to_torchvision)
+@pytest.mark.slow
+def test_command_lines_print_counts_and_name_the_bad_file(tmp_path):
     src = tmp_path / 'full.pth'
     torch.save(dict(state_dict=build_model(tiny_model_cfg()).state_dict()), src)
-    runs = [(extract_backbone_weights, [src, tmp_path / 'b.pth'], 'extract backbone'),
-            (simsiam_mm_to_torchvision, [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
-            (simsiam_mm_to_detectron2, [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
-            (simsiam_mm_to_official, [src, tmp_path / 'official.pth.tar'], 'simsiam_mm -> official'),
-            (official_to_simsiam_mm, [tmp_path / 'official.pth.tar', tmp_path / 'back.pth'], 'official -> simsiam_mm')]
+    runs = [('extract_backbone_weights', [src, tmp_path / 'b.pth'], 'extract backbone'),
+            ('simsiam_mm_to_torchvision', [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
+            ('simsiam_mm_to_detectron2', [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
+            ('simsiam_mm_to_official', [src, tmp_path / 'official.pth.tar'], 'simsiam_mm -> official'),
+            ('official_to_simsiam_mm', [tmp_path / 'official.pth.tar', tmp_path / 'back.pth'],
+             'official -> simsiam_mm')]
     for tool, args, name in runs:
-        assert tool.main([str(a) for a in args]) == 0, name
-        assert re.search(rf'\[{name}\] converted: \d+, skipped: \d+, unexpected: 0, added: \d+',
-                         capsys.readouterr().out)
+        proc = converter(tool, *args)
+        assert proc.returncode == 0, f'{name}: {proc.stderr[-2000:]}'
+        assert re.search(rf'\[{name}\] converted: \d+, skipped: \d+, unexpected: 0, added: \d+', proc.stdout)
     torchvision.models.resnet18().load_state_dict(torch.load(tmp_path / 'tv.pth', weights_only=True), strict=True)
     assert pickle.loads((tmp_path / 'd2.pkl').read_bytes())['matching_heuristics'] is True
     torch.save(dict(state_dict={'neck.mlp.0.weight': torch.zeros(2, 2)}), tmp_path / 'neck_only.pth')
-    assert simsiam_mm_to_torchvision.main([str(tmp_path / 'neck_only.pth'), str(tmp_path / 'x.pth')]) == 1
-    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in capsys.readouterr().err
+    proc = converter('simsiam_mm_to_torchvision', tmp_path / 'neck_only.pth', tmp_path / 'x.pth')
+    assert proc.returncode == 1
+    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in proc.stderr
     assert not (tmp_path / 'x.pth').exists()
+
+    # publish_model --verify: a truncated published file is reported, naming the file, with exit status 1
+    training_checkpoint(tmp_path / 'epoch_1.pth')
+    good = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'm.pth').path
+    truncated = tmp_path / 'truncated' / good.name
+    truncated.parent.mkdir()
+    truncated.write_bytes(good.read_bytes()[:good.stat().st_size // 2])
+    proc = converter('publish_model', '--verify', truncated)
+    assert proc.returncode == 1 and str(truncated) in proc.stderr
 
 
 # ---------------------------------------------------------------- publish / verify
@@ -332,7 +350,7 @@ def test_publish_strips_training_state_and_verifies(tmp_path):
     load_checkpoint(model, str(result.path), strict=True)
 
 
-def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsys):
+def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path):
     training_checkpoint(tmp_path / 'epoch_1.pth')
     good = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'm.pth').path
     data = good.read_bytes()
@@ -347,10 +365,7 @@ def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsy
             verify_published(bad)
     with pytest.raises(VerificationError, match='expected <name>-<first 8 hex of sha256>.pth'):
         verify_published(tmp_path / 'epoch_1.pth')
-
-    from model_converters import publish_model  # the CLI reports the same, naming the file, and exits 1
-    assert publish_model.main(['--verify', str(truncated)]) == 1
-    assert str(truncated) in capsys.readouterr().err
+    # (publish_model --verify reports the same, naming the file: test_command_lines_print_counts_and_name_the_bad_file)
 
     # a file whose hash is right but whose weights do not fit its own config
     cfg = small_quick_cfg()
