@@ -1,15 +1,13 @@
 """Train with an OpenMMLab config: ``python tools/train.py CONFIG`` or ``bash tools/dist_train.sh CONFIG GPUS``."""
 import argparse
 import os
-import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from simsiam_mm.engine.config_check import check_batch_size, check_config
-from simsiam_mm.engine.launch import prepare_distributed
+from simsiam_mm.engine.launch import merge_args, prepare_distributed
 from simsiam_mm.errors import SimSiamMMError, user_message
 
 
@@ -35,40 +33,6 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        if torch.cuda.is_available():
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:  # mmengine's AmpOptimWrapper needs CUDA; bf16 autocast (fp32 master weights) runs on CPUs
-            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(name)
-        if not loader:
-            continue
-        if args.no_pin_memory:
-            loader['pin_memory'] = False
-        if args.no_persistent_workers:
-            loader['persistent_workers'] = False
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
 
 
 def main() -> None:
