@@ -4,6 +4,9 @@ The numerical guard trains a narrow ResNet-18-CIFAR (width 8) twice from the sam
 batches of real CIFAR-10 images: once on the float32 path, once with every fast-path switch of
 ``configs/simsiam/*-fast.py``. Speed is not asserted here: ``tools/analysis/benchmark_train.py`` measures it.
 """
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,29 +157,36 @@ def test_autocast_wrapper_rejects_unknown_dtype():
 # ---------------------------------------------------------------- the benchmark compares like with like
 
 
+SWITCHES = ['+channels_last', '+bf16', '+foreach', '+fused', '+loader', '+compile']
+
+
+@pytest.fixture(scope='module')
+def benchmark_variants(tmp_path_factory) -> dict:
+    """``tools/analysis/benchmark_train.py --dry-run``: every variant of two cases, built as the benchmark builds
+    them (no data, no timing), as the JSON it writes."""
+    out = tmp_path_factory.mktemp('benchmark') / 'dry_run.json'
+    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--dry-run', '--cases', 'r50-224-b8',
+           'r18cifar-32-b256', '--variants', 'mmpretrain', 'ours', *SWITCHES, '--out', str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())['cases']
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('case', ['r50-224-b8', 'r18cifar-32-b256'])
-def test_benchmark_baseline_is_the_same_network(case):
+def test_benchmark_baseline_is_the_same_network(case, benchmark_variants):
     """mmpretrain's SimSiam, as the benchmark builds it, has exactly our parameter shapes (same FLOPs, same math)."""
-    from analysis.benchmark_train import CASES, variant_config
-    shapes = {}
-    for name in ('mmpretrain', 'ours'):
-        cfg, scope = variant_config(name, CASES[case])
-        with DefaultScope.overwrite_default_scope(scope):
-            from mmengine.registry import MODELS as ROOT_MODELS
-            model = ROOT_MODELS.build(cfg.model)
-        assert type(model).__module__.split('.')[0] == scope  # mmpretrain.SimSiam vs simsiam_mm.SimSiam
-        shapes[name] = sorted(tuple(p.shape) for p in model.parameters())
-    assert shapes['mmpretrain'] == shapes['ours']
+    variants = benchmark_variants[case]
+    for name, scope in (('mmpretrain', 'mmpretrain'), ('ours', 'simsiam_mm')):  # mmpretrain.SimSiam vs ours
+        assert variants[name]['scope'] == scope and variants[name]['model'].split('.')[0] == scope
+    assert variants['mmpretrain']['param_shapes'] == variants['ours']['param_shapes']
 
 
-def test_benchmark_switches_change_one_setting_each():
-    from analysis.benchmark_train import CASES, SWITCHES, variant_config
-    case = CASES['r18cifar-32-b256']
-    ours = variant_config('ours', case)[0]
+@pytest.mark.slow
+def test_benchmark_switches_change_one_setting_each(benchmark_variants):
+    variants = benchmark_variants['r18cifar-32-b256']
+    expected = {'+channels_last': ['model'], '+bf16': ['optim_wrapper'], '+foreach': ['optim_wrapper'],
+                '+fused': ['optim_wrapper'], '+loader': [], '+compile': ['compile']}
+    assert set(variants) >= set(SWITCHES) and variants['ours']['changed'] == []
     for switch in SWITCHES:
-        cfg = variant_config(switch, case)[0]
-        changed = {k for k in ('model', 'optim_wrapper', 'train_dataloader', 'compile')
-                   if cfg.get(k) != ours.get(k)}
-        expected = {'+channels_last': {'model'}, '+bf16': {'optim_wrapper'}, '+foreach': {'optim_wrapper'},
-                    '+fused': {'optim_wrapper'}, '+loader': set(), '+compile': {'compile'}}[switch]
-        assert changed == expected, switch  # +loader changes only the benchmark's loader settings
+        assert variants[switch]['changed'] == expected[switch], switch  # +loader: only the benchmark's loader
