@@ -95,9 +95,7 @@ def test_knn_tool_on_real_checkpoint(simsiam_checkpoint, cifar10_root, tmp_path)
 def test_knn_hook_runs_during_pretraining(cifar10_root, tmp_path):
     """The hook evaluates before training and every 2 iterations, logs knn/top1 to the vis backend, and leaves the
     model in train mode."""
-    cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, iters=2, batch_size=4, num_images=8)
-    cfg.model.backbone.update(base_channels=8, stem_channels=8)  # a narrow ResNet-18: the hook is under test
-    cfg.model.neck.in_channels = 64
+    cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, backbone='tiny', iters=2, batch_size=4, num_images=8)  # the hook
     data = dict(type='CustomDataset', data_root=str(cifar10_root),
                 pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
     cfg.custom_hooks = [dict(type='KNNEvalHook', interval=2, by_epoch=False, before_train=True,

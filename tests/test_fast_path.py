@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_pretrain_cfg
+from conftest import REPO, tiny_pretrain_cfg, tiny_sizes
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
@@ -37,9 +37,9 @@ FAST_SWITCHES = dict(
 
 def _tiny_cfg(cifar10_root: Path, tmp_path: Path) -> Config:
     cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, iters=ITERS, batch_size=BATCH, num_images=4 * BATCH)
-    cfg.model.backbone.update(stem_channels=WIDTH, base_channels=WIDTH, norm_cfg=dict(type='BN'))  # 8-16-32-64
-    cfg.model.neck.update(in_channels=8 * WIDTH, hid_channels=D, out_channels=D, norm_cfg=dict(type='BN1d'))
-    cfg.model.head.predictor.update(in_channels=D, hid_channels=D // 4, out_channels=D, norm_cfg=dict(type='BN1d'))
+    cfg.merge_from_dict(dict(model=tiny_sizes(width=WIDTH, dim=D, hid=D)))  # 8-16-32-64 channels, d = 64
+    cfg.model.backbone.norm_cfg = dict(type='BN')
+    cfg.model.neck.norm_cfg = cfg.model.head.predictor.norm_cfg = dict(type='BN1d')
     cfg.optim_wrapper.optimizer.lr = 0.05  # large enough that 50 steps move the loss well beyond the tolerance
     return cfg
 

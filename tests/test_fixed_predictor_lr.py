@@ -10,9 +10,8 @@ from mmengine.registry import DefaultScope
 from mmengine.optim.scheduler import CosineAnnealingLR
 
 import simsiam_mm  # noqa: F401
-from conftest import pretrain, tiny_pretrain_cfg
+from conftest import pretrain, tiny_pretrain_cfg, tiny_simsiam
 from simsiam_mm.registry import HOOKS
-from test_models import tiny_simsiam
 
 
 @pytest.fixture(autouse=True)

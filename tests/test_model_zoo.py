@@ -8,6 +8,7 @@ import pickle
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.models import ResNet
 from torch import nn
 
-from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
+from conftest import QUICK_CONFIG, REPO, pretrain, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 from simsiam_mm.checkpoint import read_checkpoint, save_atomic, serialize
 from simsiam_mm.errors import CheckpointError
 from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
@@ -38,15 +39,8 @@ def converter(name: str, *args) -> subprocess.CompletedProcess:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-def tiny_model_cfg(depth: int = 18, cifar: bool = False, num_layers: int = 3) -> dict:
-    width = 512 if depth < 50 else 2048
-    return dict(
-        type='SimSiam',
-        backbone=dict(type='ResNet_CIFAR' if cifar else 'ResNet', depth=depth, norm_cfg=dict(type='BN')),
-        neck=dict(type='SimSiamProjector', in_channels=width, hid_channels=HID, out_channels=DIM,
-                  num_layers=num_layers, norm_cfg=dict(type='BN1d')),
-        head=dict(type='SimSiamHead', predictor=dict(type='SimSiamPredictor', in_channels=DIM, hid_channels=PRED,
-                                                     out_channels=DIM, norm_cfg=dict(type='BN1d'))))
+# the zoo's SimSiam: ImageNet ResNet-18 (or -50, or CIFAR), 3-layer projector 512 -> 64 -> 32, predictor 32 -> 8 -> 32
+zoo_model_cfg = partial(tiny_model_cfg, dim=DIM, hid=HID, pred=PRED, cifar=False, num_layers=3)
 
 
 @torch.no_grad()
@@ -104,7 +98,7 @@ def ours_outputs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch
 
 @pytest.mark.parametrize('cifar,num_layers', [(False, 3), (True, 2)])
 def test_ours_to_official_to_ours_is_identity(cifar, num_layers):
-    ours = randomize_(build_model(tiny_model_cfg(cifar=cifar, num_layers=num_layers))).state_dict()
+    ours = randomize_(build_model(zoo_model_cfg(cifar=cifar, num_layers=num_layers))).state_dict()
     official, report = simsiam_mm_to_official(ours)
     assert len(report.converted) == len(ours) and not report.unexpected
     last_fc = 3 * (num_layers - 1)
@@ -166,7 +160,7 @@ def test_official_files_round_trip(tmp_path):
 @torch.no_grad()
 def test_torchvision_resnet50_loads_strictly_and_gives_identical_features():
     x = torch.randn(2, 3, 32, 32)
-    ours = randomize_(build_model(tiny_model_cfg(depth=50)), seed=3)
+    ours = randomize_(build_model(zoo_model_cfg(depth=50)), seed=3)
     calibrate_bn_(ours, ours.backbone, x)
     tv_sd, report = simsiam_mm_to_torchvision(ours.state_dict(), num_classes=10)
     assert len(report.converted) == len([k for k in ours.state_dict() if k.startswith('backbone.')])
@@ -185,7 +179,7 @@ def test_torchvision_resnet50_loads_strictly_and_gives_identical_features():
 @torch.no_grad()
 def test_cifar_stem_is_refused_for_torchvision_unless_asked():
     x = torch.randn(4, 3, 32, 32)
-    ours = randomize_(build_model(tiny_model_cfg(cifar=True, num_layers=2)), seed=4)
+    ours = randomize_(build_model(zoo_model_cfg(cifar=True, num_layers=2)), seed=4)
     calibrate_bn_(ours, ours.backbone, x)
     with pytest.raises(ConversionError, match=r'r18c\.pth: backbone\.conv1\.weight is 3x3.*--cifar-stem'):
         simsiam_mm_to_torchvision(ours.state_dict(), 'r18c.pth')
@@ -199,7 +193,7 @@ def test_cifar_stem_is_refused_for_torchvision_unless_asked():
 
 
 def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     bad = dict(sd, **{'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1)})
     with pytest.raises(ConversionError,
                        match=r'shape mismatch for backbone\.layer1\.0\.conv1\.weight: \(64, 64, 1, 1\)'):
@@ -211,7 +205,7 @@ def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
 # ---------------------------------------------------------------- detectron2
 
 def test_detectron2_keys_and_shapes(tmp_path):
-    sd = randomize_(build_model(tiny_model_cfg(depth=50)), seed=5).state_dict()
+    sd = randomize_(build_model(zoo_model_cfg(depth=50)), seed=5).state_dict()
     src = tmp_path / 'r50.pth'
     torch.save(dict(state_dict=sd), src)
     d2, report = convert_detectron2_file(src)
@@ -242,7 +236,7 @@ def test_detectron2_keys_and_shapes(tmp_path):
 # ---------------------------------------------------------------- backbone-only inputs
 
 def test_checkpoint_without_backbone_keys_is_refused(tmp_path):
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     headless = tmp_path / 'headless.pth'
     torch.save(dict(state_dict={k: v for k, v in sd.items() if not k.startswith('backbone.')}), headless)
     for convert in (extract_backbone_file, convert_torchvision_file, convert_detectron2_file, convert_to_official_file):
@@ -256,7 +250,7 @@ def test_checkpoint_without_backbone_keys_is_refused(tmp_path):
 
 
 def test_extract_backbone_with_and_without_prefix(tmp_path):
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     src = tmp_path / 'full.pth'
     torch.save(dict(meta=dict(epoch=3), state_dict=sd), src)
     kept, report = extract_backbone_file(src)
@@ -277,7 +271,7 @@ def test_extract_backbone_with_and_without_prefix(tmp_path):
 @pytest.mark.slow
 def test_command_lines_print_counts_and_name_the_bad_file(tmp_path):
     src = tmp_path / 'full.pth'
-    torch.save(dict(state_dict=build_model(tiny_model_cfg()).state_dict()), src)
+    torch.save(dict(state_dict=build_model(zoo_model_cfg()).state_dict()), src)
     runs = [('extract_backbone_weights', [src, tmp_path / 'b.pth'], 'extract backbone'),
             ('simsiam_mm_to_torchvision', [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
             ('simsiam_mm_to_detectron2', [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
@@ -311,8 +305,7 @@ def test_command_lines_print_counts_and_name_the_bad_file(tmp_path):
 def small_quick_cfg() -> Config:
     """The quick CIFAR config with tiny projector/predictor widths (a lighter file, same structure)."""
     cfg = Config.fromfile(str(QUICK_CONFIG))
-    cfg.model.neck.update(hid_channels=HID, out_channels=DIM)
-    cfg.model.head.predictor.update(in_channels=DIM, hid_channels=PRED, out_channels=DIM)
+    cfg.merge_from_dict(dict(model=tiny_sizes(width=64, dim=DIM, hid=HID, pred=PRED)))  # the real ResNet-18-CIFAR
     return cfg
 
 
