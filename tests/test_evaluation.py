@@ -92,6 +92,7 @@ def test_knn_tool_on_real_checkpoint(simsiam_checkpoint, cifar10_root, tmp_path)
     assert bad.returncode != 0 and f'FileNotFoundError: {cifar10_root / "nope"} is not a folder' in bad.stderr
 
 
+@pytest.mark.slow  # trains with the Runner
 def test_knn_hook_runs_during_pretraining(cifar10_root, tmp_path):
     """The hook evaluates before training and every 2 iterations, logs knn/top1 to the vis backend, and leaves the
     model in train mode."""
@@ -154,6 +155,7 @@ def test_linear_protocols_match_the_references():
     # the reference (per-stage) Places205 / iNat18 protocols: tests/test_protocol_conformance.py
 
 
+@pytest.mark.slow  # the session pretraining checkpoint
 def test_cifar_linear_loads_simsiam_checkpoint_with_one_option(simsiam_checkpoint):
     _, model = build_from_config(
         REPO / 'configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py',

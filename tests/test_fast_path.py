@@ -83,6 +83,7 @@ def runs(cifar10_root, tmp_path_factory):
     return dict(fp32=_train(cfg, batches, fast=False), fast=_train(cfg, batches, fast=True), batch=batches[0])
 
 
+@pytest.mark.slow  # trains 2 x 50 iterations (the `runs` fixture)
 def test_fast_path_loss_within_tolerance_of_fp32(runs):
     fp32, fast = runs['fp32'][0], runs['fast'][0]
     assert abs(fast[0] - fp32[0]) < LOSS_TOL_FIRST, (fast[0], fp32[0])
@@ -92,12 +93,14 @@ def test_fast_path_loss_within_tolerance_of_fp32(runs):
     assert fp32[0] - last_fp32 > 4 * LOSS_TOL_LAST10, (fp32[0], last_fp32)
 
 
+@pytest.mark.slow
 def test_fast_path_collapse_std_stays_healthy(runs):
     std_fp32, std_fast = runs['fp32'][1], runs['fast'][1]
     assert min(std_fast[-10:]) > HEALTHY_STD, std_fast[-10:]
     assert abs(sum(std_fast[-10:]) - sum(std_fp32[-10:])) / 10 < 0.25, (std_fast[-10:], std_fp32[-10:])
 
 
+@pytest.mark.slow
 def test_fast_path_switches_take_effect(runs, cifar10_root, tmp_path):
     """bf16 compute on channels-last views, while parameters, gradients and optimizer state stay float32."""
     model = runs['fast'][2]

@@ -77,6 +77,7 @@ class _RecordStepLr(Hook):
                                       [g['lr'] for g in groups if g.get('fixed_lr')]))
 
 
+@pytest.mark.slow  # trains with the Runner
 @pytest.mark.parametrize('auto_scale', [False, True])
 def test_runner_predictor_lr_fixed_and_scaled(cifar10_root, tmp_path, auto_scale):
     iters, batch = 5, 4

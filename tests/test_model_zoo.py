@@ -439,6 +439,7 @@ def runner_checkpoint(cifar10_root, tmp_path_factory) -> Path:
                                       num_images=8))
 
 
+@pytest.mark.slow  # a Runner pretraining (runner_checkpoint)
 @torch.no_grad()
 def test_chain_on_real_pretraining_checkpoint(runner_checkpoint, tmp_path):
     """publish -> verify -> load -> extract -> torchvision (CIFAR stem) on a checkpoint the Runner wrote."""

@@ -7,8 +7,7 @@ from torch import nn
 
 import simsiam_mm  # noqa: F401  (registers the modules)
 from conftest import tiny_head, tiny_simsiam
-from simsiam_mm.models import (NegativeCosineSimilarity, SimSiam, SimSiamHead, SimSiamPredictor, SimSiamProjector,
-                               collapse_std)
+from simsiam_mm.models import NegativeCosineSimilarity, SimSiamPredictor, SimSiamProjector, collapse_std
 
 BN1D = dict(type='BN1d')
 

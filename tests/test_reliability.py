@@ -82,6 +82,7 @@ def _losses(work_dir: Path) -> dict[int, float]:
     return losses
 
 
+@pytest.mark.slow  # three tools/train.py runs
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tmp_path):
     """Kill ``tools/train.py`` (2 persistent dataloader workers) with SIGKILL right after the mid-epoch checkpoint of
     iteration 4 (an epoch has 6), resume with ``--resume``: iterations 5-12 (the rest of epoch 1, then epoch 2) have
@@ -427,6 +428,7 @@ def test_every_pretraining_config_passes_the_check(tmp_path):
         check_config(cfg)
 
 
+@pytest.mark.slow  # a tools/train.py subprocess
 def test_unknown_config_key_via_train_py_prints_one_clear_line(cifar10_root):
     run = subprocess.run([sys.executable, 'tools/train.py', str(QUICK_CONFIG), '--cfg-options',
                           f'train_dataloader.dataset.data_root={cifar10_root}', 'model.backbone.dpeth=18'],

@@ -3,10 +3,8 @@ continues (through torch.load's weights_only default), and tools/dist_train.sh r
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
