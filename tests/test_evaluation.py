@@ -168,6 +168,7 @@ def test_cifar_linear_loads_simsiam_checkpoint_with_one_option(simsiam_checkpoin
 
 
 # -------------------------------------------------------------------------------------------------- per-stage linear
+@pytest.mark.slow  # builds and loads a ResNet-50, ~7 s
 def test_multihead_config_loads_backbone_and_pools_each_stage_to_about_9k(tmp_path):
     """ResNetAllStages has the torchvision/mmpretrain key names (a SimSiam checkpoint loads with prefix
     'backbone.'), outputs stem + res2..res5, and the heads see 9216/9216/8192/9216/8192 dims at 224 px."""

@@ -38,6 +38,7 @@ def logged_iters(text: str) -> list[int]:
     return [int(i) for i in re.findall(r'Iter\(train\) \[\s*(\d+)/\d+\]', text)]
 
 
+@pytest.mark.slow  # two training processes (tools/dist_train.sh)
 def test_dist_train_two_cpu_processes(cifar10_root, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('checks the CPU (gloo) path; this machine has CUDA')
