@@ -19,8 +19,9 @@ REQUIRE_FULL_STACK = os.environ.get('SIMSIAM_MM_REQUIRE_FULL_STACK', '') not in 
 FULL_STACK_MODULES = ('mmcv._ext', 'mmdet', 'mmseg')  # mmcv._ext: mmcv built with its ops (mmcv-lite has none)
 QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'
 
-# Tests import the tools' functions (train.merge_args, ...) and these helpers (`from conftest import pretrain`).
-sys.path[:0] = [str(REPO / 'tools'), str(REPO / 'tests')]
+# Tests import these helpers (`from conftest import pretrain`); tools/ is not importable: tests run the tools as
+# subprocesses, as users do (what a tool does that a test checks in-process lives in the package).
+sys.path.insert(0, str(REPO / 'tests'))
 
 
 def require_data(path: Path, what: str) -> Path:
@@ -72,6 +73,48 @@ def downstream_root() -> Path:
     return require_data(DATA / 'downstream', 'downstream detection/segmentation samples')
 
 
+# ----------------------------------------------------------------------------------------------- the one tiny model
+def tiny_sizes(width: int = 8, dim: int = 16, hid: int = 32, pred: int | None = None) -> dict:
+    """The sizes of a narrow SimSiam, to merge onto a config's ``model`` (its norms and switches stay): ResNet-18 at
+    stem/base width ``width`` (8: 8-16-32-64 channels, 1/8 of the real one), projector ``8 * width -> hid -> dim``,
+    predictor ``dim -> pred -> dim`` (``pred`` defaults to ``dim // 4``, the paper's bottleneck ratio)."""
+    pred = pred or dim // 4
+    return dict(backbone=dict(base_channels=width, stem_channels=width),
+                neck=dict(in_channels=8 * width, hid_channels=hid, out_channels=dim),
+                head=dict(predictor=dict(in_channels=dim, hid_channels=pred, out_channels=dim)))
+
+
+def tiny_model_cfg(width: int = 64, dim: int = 16, hid: int = 32, pred: int | None = None, *, depth: int = 18,
+                   cifar: bool = True, num_layers: int = 2, zero_init_residual: bool = False, **head) -> dict:
+    """A whole SimSiam model dict at :func:`tiny_sizes` (default: the real ResNet-18-CIFAR, a small projector and
+    predictor), with BN / BN1d (one process, no SyncBN). ``depth`` 50 means the bottleneck ResNet (4x the output
+    channels); ``cifar=False`` the ImageNet ResNet stem; ``head`` (``symmetric``, ``stop_gradient``, ``loss``, ...)
+    goes to SimSiamHead."""
+    sizes = tiny_sizes(width, dim, hid, pred)
+    sizes['neck']['in_channels'] *= 4 if depth >= 50 else 1
+    return dict(
+        type='SimSiam',
+        backbone=dict(type='ResNet_CIFAR' if cifar else 'ResNet', depth=depth, norm_cfg=dict(type='BN'),
+                      zero_init_residual=zero_init_residual, **sizes['backbone']),
+        neck=dict(type='SimSiamProjector', num_layers=num_layers, norm_cfg=dict(type='BN1d'), **sizes['neck']),
+        head=dict(type='SimSiamHead', **head,
+                  predictor=dict(type='SimSiamPredictor', norm_cfg=dict(type='BN1d'), **sizes['head']['predictor'])))
+
+
+def tiny_simsiam(width: int = 64, **head):
+    """:func:`tiny_model_cfg` built (zero-init residuals, as the recipes); ``head`` goes to SimSiamHead."""
+    from simsiam_mm.registry import MODELS
+    return MODELS.build(tiny_model_cfg(width, zero_init_residual=True, **head))
+
+
+def tiny_head(**head):
+    """The SimSiamHead of :func:`tiny_simsiam` (predictor 16 -> 4 -> 16); ``predictor=None``: no predictor."""
+    from simsiam_mm.registry import MODELS
+    cfg = tiny_model_cfg()['head']
+    cfg.update(head)
+    return MODELS.build(cfg)
+
+
 def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 'resnet18_cifar', iters: int = 4,
                       batch_size: int = 8, num_images: int = 64, image_size: int = 32, seed: int = 0,
                       config: Path = QUICK_CONFIG):
@@ -91,10 +134,10 @@ def tiny_pretrain_cfg(cifar10_root: Path, work_dir: Path, *, backbone: str = 're
         cfg.model.backbone = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=True)
         cfg.model.neck.update(in_channels=2048, num_layers=3)
     elif backbone == 'tiny':  # ResNet-18-CIFAR at width 8, d = 16: only the sizes change (norms, switches stay)
-        cfg.model.backbone.update(base_channels=8, stem_channels=8)
-        cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
-        if cfg.model.head.get('predictor'):
-            cfg.model.head.predictor.update(in_channels=16, hid_channels=4, out_channels=16)
+        sizes = tiny_sizes()
+        if not cfg.model.head.get('predictor'):
+            del sizes['head']
+        cfg.merge_from_dict(dict(model=sizes))
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=iters, by_epoch=False, begin=0, end=iters)]
     cfg.default_hooks.logger.interval = 1

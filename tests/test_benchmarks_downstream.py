@@ -1,16 +1,18 @@
 """Downstream benchmarks: the configs follow the MoCo/mmselfsup protocol and build; the runner initialises the model
 from a real SimSiam checkpoint (and refuses checkpoints it cannot use); each benchmark trains 2 iterations on the
 real samples under ``downstream_root`` and runs its real evaluator (VOC mAP, COCO bbox+segm, mIoU)."""
-import importlib.util
 import json
 import math
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import REPO
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from torch import nn
 
@@ -30,16 +32,14 @@ C4_CONFIGS = [VOC0712_C4, COCO_C4_1X, COCO_C4_2X]
 ALL_CONFIGS = [VOC0712_C4, COCO_FPN, COCO_C4_1X, COCO_C4_2X, VOC12AUG_FCN, CITYSCAPES_FCN]
 
 
-def _load_runner_module():
-    """tools/benchmarks/train_downstream.py, imported by path (tools/benchmarks is no package)."""
-    path = REPO / 'tools/benchmarks/train_downstream.py'
-    spec = importlib.util.spec_from_file_location('train_downstream', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+RUNNER = REPO / 'tools/benchmarks/train_downstream.py'
 
 
-train_downstream = _load_runner_module()
+def train_downstream(*args: str) -> subprocess.CompletedProcess:
+    """``python tools/benchmarks/train_downstream.py ARGS``, with tests/ importable (for :mod:`snapshot_hook`)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / 'tests'), os.environ.get('PYTHONPATH', '')]))
+    return subprocess.run([sys.executable, str(RUNNER), *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=900)
 
 
 def _models_registry(cfg: Config):
@@ -115,12 +115,14 @@ def test_schedules_and_evaluation_follow_the_protocol() -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # checkpoint reading and the load check
 # ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.full_stack  # the Cityscapes config's _base_ is mmseg's
 def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> None:
     bad = tmp_path / 'encoder_only.pth'
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
-    with pytest.raises(CheckpointError, match='encoder_only.pth.*backbone.*official_to_simsiam_mm.py'):
-        train_downstream.main([str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke'])
+    proc = train_downstream(str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke')
+    assert proc.returncode != 0 and 'CheckpointError' in proc.stderr
+    assert re.search('encoder_only.pth.*backbone.*official_to_simsiam_mm.py', proc.stderr)
     assert not (tmp_path / 'wd.json').exists()
     with pytest.raises(CheckpointError, match='missing.pth: cannot read the pretrained checkpoint: no such file'):
         load_backbone_state(str(tmp_path / 'missing.pth'))
@@ -207,21 +209,6 @@ def test_cpu_path_from_nothing_to_a_smoke_run(cifar10_root: Path, downstream_roo
 # ----------------------------------------------------------------------------------------------------------------
 # the four benchmarks, 2 iterations each on the real samples, from a real SimSiam checkpoint
 # ----------------------------------------------------------------------------------------------------------------
-class SnapshotHook(Hook):
-    """Copies the initialised modules right before the first iteration (after init_weights)."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self, targets: list[str]) -> None:
-        self.targets = targets
-        self.states: dict[str, dict[str, torch.Tensor]] = {}
-
-    def before_train(self, runner) -> None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        for path in self.targets:
-            self.states[path] = {k: v.detach().clone() for k, v in model.get_submodule(path).state_dict().items()}
-
-
 def _checkpoint_backbone(ckpt: Path) -> dict[str, torch.Tensor]:
     """The checkpoint's backbone, read independently of the code under test."""
     state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
@@ -244,25 +231,31 @@ BENCHMARKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.full_stack
 @pytest.mark.parametrize('name', list(BENCHMARKS))
-def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_checkpoint: Path, tmp_path: Path,
-                             capsys) -> None:
+def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_checkpoint: Path,
+                             tmp_path: Path) -> None:
     config, data, smoke_args, options, metric_keys = BENCHMARKS[name]
     work_dir = tmp_path / name
-    argv = [str(config), str(simsiam_r50_checkpoint), '--work-dir', str(work_dir),
+    snapshot = tmp_path / 'initialised.pth'
+    targets = ['backbone', 'roi_head.shared_head'] if config in C4_CONFIGS else ['backbone']
+    hook = dict(type='SnapshotHook', targets=targets, out=str(snapshot))  # the modules right after init_weights
+    with_hook = tmp_path / config.name
+    with_hook.write_text(f"_base_ = {str(config)!r}\n"
+                         "custom_imports = dict(imports=['simsiam_mm', 'snapshot_hook'], allow_failed_imports=False)\n"
+                         f"custom_hooks = [{hook!r}]\nlog_level = 'WARNING'\n")
+    argv = [str(with_hook), str(simsiam_r50_checkpoint), '--work-dir', str(work_dir),
             '--data-root', str(downstream_root / data), '--smoke', *smoke_args]
-    if options:
-        argv += ['--cfg-options', *options]
-    cfg, targets = train_downstream.build_cfg(train_downstream.parse_args(argv))
-    cfg.log_level = 'WARNING'
-    snapshot = SnapshotHook(targets)
-
-    result = train_downstream.run(cfg, str(simsiam_r50_checkpoint), targets, extra_hooks=[snapshot])
+    proc = train_downstream(*argv, *(['--cfg-options', *options] if options else []))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads((tmp_path / f'{name}.json').read_text())
 
     # the initialised modules hold exactly the checkpoint's backbone tensors
     expected = _checkpoint_backbone(simsiam_r50_checkpoint)
-    for path, state in snapshot.states.items():
+    states = torch.load(snapshot, map_location='cpu')
+    assert list(states) == targets
+    for path, state in states.items():
         shared = [k for k in state if k in expected]
         assert shared, f'{path}: no tensor name in common with the checkpoint backbone'
         for k in shared:
@@ -278,9 +271,7 @@ def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_check
     metrics = result['metrics']
     for key in metric_keys:
         assert key in metrics and math.isfinite(metrics[key]), (key, metrics)
-    saved = json.loads((tmp_path / f'{name}.json').read_text())
-    assert saved['metrics'] == metrics and saved['pretrain'] == str(simsiam_r50_checkpoint)
-    out = capsys.readouterr().out
-    with capsys.disabled():
-        print('\n' + out[out.index('Pretrained '):])
+    assert result['pretrain'] == str(simsiam_r50_checkpoint)  # printed and saved next to the work dir
+    out = proc.stdout
+    print('\n' + out[out.index('Pretrained '):])
     assert '| metric | value |' in out and all(f'| {k} |' in out for k in metric_keys)

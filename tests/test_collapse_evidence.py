@@ -9,10 +9,15 @@ while the stop-gradient one stayed within 0.97-1.03. The thresholds sit between:
 value 1), without it < 0.85 and < 0.85 x the stop-gradient value, and its loss at least 0.1 lower (closer to -1).
 The full-length run (tools/analysis/learning_evidence.py, docs/evaluation.md) shows where the collapse goes.
 """
+import json
 import math
+import os
+import subprocess
+import sys
 
-import torch
-from analysis.learning_evidence import build_cfg, parse_args, train
+import pytest
+
+from conftest import REPO
 
 ITERS, LAST = 60, 20
 HEALTHY_MIN = 0.9  # stop-gradient: z_std*sqrt(d) stays above this (measured 1.007)
@@ -20,24 +25,25 @@ COLLAPSED_MAX = 0.85  # no stop-gradient: falls below this (measured 0.703)
 RATIO_MAX = 0.85  # and below this fraction of the stop-gradient run's value (measured 0.70)
 
 
-def run(cifar10_root, tmp_path, name: str) -> list[dict]:
-    args = parse_args(['--data-root', str(cifar10_root), '--work-dir', str(tmp_path), '--iters', str(ITERS),
-                       '--warmup', '5', '--batch-size', '16', '--width', '8', '--lr', '0.5', '--eval-interval', '0',
-                       '--num-workers', '0', '--runs', name])
-    cfg = build_cfg(args, name)
-    rows, knn, _ = train(cfg)
-    assert knn == [] and len(rows) == ITERS
-    return rows
+def run_both(cifar10_root, tmp_path) -> dict[str, list[dict]]:
+    """Both runs through the tool, as a user runs it (1 torch thread): every iteration's row, per run."""
+    cmd = [sys.executable, str(REPO / 'tools/analysis/learning_evidence.py'), '--data-root', str(cifar10_root),
+           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out'), '--iters', str(ITERS),
+           '--warmup', '5', '--batch-size', '16', '--width', '8', '--lr', '0.5', '--eval-interval', '0',
+           '--num-workers', '0', '--threads', '1', '--runs', 'simsiam', 'no_stopgrad']
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    runs = json.loads((tmp_path / 'out/learning_evidence.json').read_text())['runs']
+    for name in ('simsiam', 'no_stopgrad'):
+        assert runs[name]['knn'] == [] and len(runs[name]['iters']) == ITERS
+    return {name: runs[name]['iters'] for name in ('simsiam', 'no_stopgrad')}
 
 
+@pytest.mark.slow
 def test_no_stop_gradient_collapses_and_stop_gradient_does_not(cifar10_root, tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with_sg = run(cifar10_root, tmp_path, 'simsiam')
-        without_sg = run(cifar10_root, tmp_path, 'no_stopgrad')
-    finally:
-        torch.set_num_threads(threads)
+    rows = run_both(cifar10_root, tmp_path)
+    with_sg, without_sg = rows['simsiam'], rows['no_stopgrad']
     std_sg = sum(r['z_std_x_sqrt_d'] for r in with_sg[-LAST:]) / LAST
     std_nosg = sum(r['z_std_x_sqrt_d'] for r in without_sg[-LAST:]) / LAST
     loss_sg = sum(r['loss'] for r in with_sg[-LAST:]) / LAST

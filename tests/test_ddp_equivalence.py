@@ -9,11 +9,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 TOLERANCE = 1e-6  # absolute, on losses of size ~0.05-0.1: float32 summation order, with a 30x margin
 
 
+@pytest.mark.slow  # two torchrun processes and a reference run
 def test_two_process_ddp_with_cpu_syncbn_equals_one_process(cifar10_root, tmp_path):
     out = tmp_path / 'eq.json'
     run = subprocess.run(

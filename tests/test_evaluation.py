@@ -1,5 +1,7 @@
 """The evaluation suite: kNN (core, hook, tool), linear / per-stage configs, VOC07 (low-shot) SVM (core, tool)."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,19 @@ from simsiam_mm.evaluation import svm
 from simsiam_mm.registry import MODELS
 
 BENCHMARK_CONFIGS = sorted((REPO / 'configs/benchmarks/classification').rglob('*.py'))
+
+
+def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+    """``python tools/analysis/<tool>.py ARGS`` from the repository root, as a user runs it."""
+    return subprocess.run([sys.executable, str(REPO / 'tools/analysis' / f'{tool}.py'), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def tool_json(tool: str, out: Path, *args: str) -> dict:
+    """Run ``tool`` with ``--out out``: it must succeed; the result it wrote there."""
+    proc = run_tool(tool, *args, '--out', str(out))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())
 
 
 # ----------------------------------------------------------------------------------------------------------------- kNN
@@ -57,30 +72,31 @@ def test_class_balanced_indices():
     assert knn_lib.class_balanced_indices(labels, None) == list(range(82))
 
 
+@pytest.mark.slow
 def test_knn_tool_on_real_checkpoint(simsiam_checkpoint, cifar10_root, tmp_path):
     """Bank = queries (same split, same subset) with k=1: every image finds itself, so top-1 must be 100%; on the
     real train -> test split the result is a valid accuracy and the JSON holds it."""
-    from analysis.knn_eval import main as knn_main
     cfg = str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py')
-    common = ['--data-root', str(cifar10_root), '--num-workers', '0', '--batch-size', '64']
-    self_match = knn_main([cfg, str(simsiam_checkpoint), *common, '--train-prefix', 'test', '--val-prefix', 'test',
-                           '--num-per-class-train', '3', '--num-per-class-val', '3', '--k', '1'])
+    common = [cfg, str(simsiam_checkpoint), '--data-root', str(cifar10_root), '--num-workers', '0',
+              '--batch-size', '64']
+    self_match = tool_json('knn_eval', tmp_path / 'self.json', *common, '--train-prefix', 'test',
+                           '--val-prefix', 'test', '--num-per-class-train', '3', '--num-per-class-val', '3', '--k', '1')
     assert self_match['top1'] == 100.0 and self_match['num_val'] == 30
-    out = tmp_path / 'knn.json'
-    res = knn_main([cfg, str(simsiam_checkpoint), *common, '--num-per-class-train', '6', '--num-per-class-val', '3',
-                    '--out', str(out)])
-    assert json.loads(out.read_text())['top1'] == res['top1']
+    proc = run_tool('knn_eval', *common, '--num-per-class-train', '6', '--num-per-class-val', '3',
+                    '--out', str(tmp_path / 'knn.json'))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads((tmp_path / 'knn.json').read_text())
+    assert f'top1 {res["top1"]:.2f}  top5 {res["top5"]:.2f}' in proc.stdout  # the JSON holds what was printed
     assert 0 <= res['top1'] <= res['top5'] <= 100 and (res['num_train'], res['num_val']) == (60, 30)
-    with pytest.raises(FileNotFoundError, match='nope'):
-        knn_main([cfg, str(simsiam_checkpoint), '--data-root', str(cifar10_root), '--val-prefix', 'nope'])
+    bad = run_tool('knn_eval', cfg, str(simsiam_checkpoint), '--data-root', str(cifar10_root), '--val-prefix', 'nope')
+    assert bad.returncode != 0 and f'FileNotFoundError: {cifar10_root / "nope"} is not a folder' in bad.stderr
 
 
+@pytest.mark.slow  # trains with the Runner
 def test_knn_hook_runs_during_pretraining(cifar10_root, tmp_path):
     """The hook evaluates before training and every 2 iterations, logs knn/top1 to the vis backend, and leaves the
     model in train mode."""
-    cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, iters=2, batch_size=4, num_images=8)
-    cfg.model.backbone.update(base_channels=8, stem_channels=8)  # a narrow ResNet-18: the hook is under test
-    cfg.model.neck.in_channels = 64
+    cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, backbone='tiny', iters=2, batch_size=4, num_images=8)  # the hook
     data = dict(type='CustomDataset', data_root=str(cifar10_root),
                 pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
     cfg.custom_hooks = [dict(type='KNNEvalHook', interval=2, by_epoch=False, before_train=True,
@@ -139,6 +155,7 @@ def test_linear_protocols_match_the_references():
     # the reference (per-stage) Places205 / iNat18 protocols: tests/test_protocol_conformance.py
 
 
+@pytest.mark.slow  # the session pretraining checkpoint
 def test_cifar_linear_loads_simsiam_checkpoint_with_one_option(simsiam_checkpoint):
     _, model = build_from_config(
         REPO / 'configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py',
@@ -151,6 +168,7 @@ def test_cifar_linear_loads_simsiam_checkpoint_with_one_option(simsiam_checkpoin
 
 
 # -------------------------------------------------------------------------------------------------- per-stage linear
+@pytest.mark.slow  # builds and loads a ResNet-50, ~7 s
 def test_multihead_config_loads_backbone_and_pools_each_stage_to_about_9k(tmp_path):
     """ResNetAllStages has the torchvision/mmpretrain key names (a SimSiam checkpoint loads with prefix
     'backbone.'), outputs stem + res2..res5, and the heads see 9216/9216/8192/9216/8192 dims at 224 px."""
@@ -260,22 +278,22 @@ def test_load_voc_split_reads_the_real_sample(downstream_root):
         svm.load_voc_split(downstream_root / 'VOCdevkit/VOC2007', 'val')
 
 
-def test_voc_svm_tool_end_to_end_on_real_sample(downstream_root, tmp_path, capsys):
+@pytest.mark.slow
+def test_voc_svm_tool_end_to_end_on_real_sample(downstream_root, tmp_path):
     """The real one-image VOC2007 sample: features of the stem (feature1, 64x12x12 = 9216-d at the protocol's
     224x224) are extracted, and every class is reported as skipped with its reason instead of a crash or a made-up
     number."""
-    from analysis.voc_svm import main as svm_main
     voc = str(downstream_root / 'VOCdevkit/VOC2007')
     r50 = str(REPO / 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py')
-    res = svm_main([r50, 'random', '--voc-root', voc, '--stage', '1', '--num-workers', '0',
-                    '--low-shot', '--low-shot-k', '1', '2', '--draws', '2',
-                    '--out', str(tmp_path / 'svm.json')])
-    out = capsys.readouterr().out
+    proc = run_tool('voc_svm', r50, 'random', '--voc-root', voc, '--stage', '1', '--num-workers', '0',
+                    '--low-shot', '--low-shot-k', '1', '2', '--draws', '2', '--out', str(tmp_path / 'svm.json'))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res, out = json.loads((tmp_path / 'svm.json').read_text()), proc.stdout
     assert res['dims'] == 9216 and np.isnan(res['mAP']) and len(res['skipped']) == 20
     assert 'dog: skipped: trainval has 1 positive and 0 negative' in out
     assert 'aeroplane: skipped: trainval has 0 positive and 1 negative' in out
     assert 'mAP (feature1): n/a' in out and 'k=  1: n/a' in out
-    assert json.loads((tmp_path / 'svm.json').read_text())['stage'] == 1
+    assert res['stage'] == 1
     quick = str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py')
-    with pytest.raises(ValueError, match='needs a ResNet backbone'):
-        svm_main([quick, 'random', '--voc-root', voc, '--stage', '1'])
+    bad = run_tool('voc_svm', quick, 'random', '--voc-root', voc, '--stage', '1')
+    assert bad.returncode != 0 and 'ValueError' in bad.stderr and 'needs a ResNet backbone' in bad.stderr

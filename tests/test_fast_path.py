@@ -4,11 +4,14 @@ The numerical guard trains a narrow ResNet-18-CIFAR (width 8) twice from the sam
 batches of real CIFAR-10 images: once on the float32 path, once with every fast-path switch of
 ``configs/simsiam/*-fast.py``. Speed is not asserted here: ``tools/analysis/benchmark_train.py`` measures it.
 """
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_pretrain_cfg
+from conftest import REPO, tiny_pretrain_cfg, tiny_sizes
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
@@ -34,9 +37,9 @@ FAST_SWITCHES = dict(
 
 def _tiny_cfg(cifar10_root: Path, tmp_path: Path) -> Config:
     cfg = tiny_pretrain_cfg(cifar10_root, tmp_path, iters=ITERS, batch_size=BATCH, num_images=4 * BATCH)
-    cfg.model.backbone.update(stem_channels=WIDTH, base_channels=WIDTH, norm_cfg=dict(type='BN'))  # 8-16-32-64
-    cfg.model.neck.update(in_channels=8 * WIDTH, hid_channels=D, out_channels=D, norm_cfg=dict(type='BN1d'))
-    cfg.model.head.predictor.update(in_channels=D, hid_channels=D // 4, out_channels=D, norm_cfg=dict(type='BN1d'))
+    cfg.merge_from_dict(dict(model=tiny_sizes(width=WIDTH, dim=D, hid=D)))  # 8-16-32-64 channels, d = 64
+    cfg.model.backbone.norm_cfg = dict(type='BN')
+    cfg.model.neck.norm_cfg = cfg.model.head.predictor.norm_cfg = dict(type='BN1d')
     cfg.optim_wrapper.optimizer.lr = 0.05  # large enough that 50 steps move the loss well beyond the tolerance
     return cfg
 
@@ -80,6 +83,7 @@ def runs(cifar10_root, tmp_path_factory):
     return dict(fp32=_train(cfg, batches, fast=False), fast=_train(cfg, batches, fast=True), batch=batches[0])
 
 
+@pytest.mark.slow  # trains 2 x 50 iterations (the `runs` fixture)
 def test_fast_path_loss_within_tolerance_of_fp32(runs):
     fp32, fast = runs['fp32'][0], runs['fast'][0]
     assert abs(fast[0] - fp32[0]) < LOSS_TOL_FIRST, (fast[0], fp32[0])
@@ -89,12 +93,14 @@ def test_fast_path_loss_within_tolerance_of_fp32(runs):
     assert fp32[0] - last_fp32 > 4 * LOSS_TOL_LAST10, (fp32[0], last_fp32)
 
 
+@pytest.mark.slow
 def test_fast_path_collapse_std_stays_healthy(runs):
     std_fp32, std_fast = runs['fp32'][1], runs['fast'][1]
     assert min(std_fast[-10:]) > HEALTHY_STD, std_fast[-10:]
     assert abs(sum(std_fast[-10:]) - sum(std_fp32[-10:])) / 10 < 0.25, (std_fast[-10:], std_fp32[-10:])
 
 
+@pytest.mark.slow
 def test_fast_path_switches_take_effect(runs, cifar10_root, tmp_path):
     """bf16 compute on channels-last views, while parameters, gradients and optimizer state stay float32."""
     model = runs['fast'][2]
@@ -154,29 +160,36 @@ def test_autocast_wrapper_rejects_unknown_dtype():
 # ---------------------------------------------------------------- the benchmark compares like with like
 
 
+SWITCHES = ['+channels_last', '+bf16', '+foreach', '+fused', '+loader', '+compile']
+
+
+@pytest.fixture(scope='module')
+def benchmark_variants(tmp_path_factory) -> dict:
+    """``tools/analysis/benchmark_train.py --dry-run``: every variant of two cases, built as the benchmark builds
+    them (no data, no timing), as the JSON it writes."""
+    out = tmp_path_factory.mktemp('benchmark') / 'dry_run.json'
+    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--dry-run', '--cases', 'r50-224-b8',
+           'r18cifar-32-b256', '--variants', 'mmpretrain', 'ours', *SWITCHES, '--out', str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())['cases']
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('case', ['r50-224-b8', 'r18cifar-32-b256'])
-def test_benchmark_baseline_is_the_same_network(case):
+def test_benchmark_baseline_is_the_same_network(case, benchmark_variants):
     """mmpretrain's SimSiam, as the benchmark builds it, has exactly our parameter shapes (same FLOPs, same math)."""
-    from analysis.benchmark_train import CASES, variant_config
-    shapes = {}
-    for name in ('mmpretrain', 'ours'):
-        cfg, scope = variant_config(name, CASES[case])
-        with DefaultScope.overwrite_default_scope(scope):
-            from mmengine.registry import MODELS as ROOT_MODELS
-            model = ROOT_MODELS.build(cfg.model)
-        assert type(model).__module__.split('.')[0] == scope  # mmpretrain.SimSiam vs simsiam_mm.SimSiam
-        shapes[name] = sorted(tuple(p.shape) for p in model.parameters())
-    assert shapes['mmpretrain'] == shapes['ours']
+    variants = benchmark_variants[case]
+    for name, scope in (('mmpretrain', 'mmpretrain'), ('ours', 'simsiam_mm')):  # mmpretrain.SimSiam vs ours
+        assert variants[name]['scope'] == scope and variants[name]['model'].split('.')[0] == scope
+    assert variants['mmpretrain']['param_shapes'] == variants['ours']['param_shapes']
 
 
-def test_benchmark_switches_change_one_setting_each():
-    from analysis.benchmark_train import CASES, SWITCHES, variant_config
-    case = CASES['r18cifar-32-b256']
-    ours = variant_config('ours', case)[0]
+@pytest.mark.slow
+def test_benchmark_switches_change_one_setting_each(benchmark_variants):
+    variants = benchmark_variants['r18cifar-32-b256']
+    expected = {'+channels_last': ['model'], '+bf16': ['optim_wrapper'], '+foreach': ['optim_wrapper'],
+                '+fused': ['optim_wrapper'], '+loader': [], '+compile': ['compile']}
+    assert set(variants) >= set(SWITCHES) and variants['ours']['changed'] == []
     for switch in SWITCHES:
-        cfg = variant_config(switch, case)[0]
-        changed = {k for k in ('model', 'optim_wrapper', 'train_dataloader', 'compile')
-                   if cfg.get(k) != ours.get(k)}
-        expected = {'+channels_last': {'model'}, '+bf16': {'optim_wrapper'}, '+foreach': {'optim_wrapper'},
-                    '+fused': {'optim_wrapper'}, '+loader': set(), '+compile': {'compile'}}[switch]
-        assert changed == expected, switch  # +loader changes only the benchmark's loader settings
+        assert variants[switch]['changed'] == expected[switch], switch  # +loader: only the benchmark's loader

@@ -10,10 +10,9 @@ from mmengine.registry import DefaultScope
 from mmengine.optim.scheduler import CosineAnnealingLR
 
 import simsiam_mm  # noqa: F401
-from conftest import pretrain, tiny_pretrain_cfg
+from conftest import pretrain, tiny_pretrain_cfg, tiny_simsiam
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import HOOKS
-from test_models import tiny_simsiam
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +78,7 @@ class _RecordStepLr(Hook):
                                       [g['lr'] for g in groups if g.get('fixed_lr')]))
 
 
+@pytest.mark.slow  # trains with the Runner
 @pytest.mark.parametrize('auto_scale', [False, True])
 def test_runner_predictor_lr_fixed_and_scaled(cifar10_root, tmp_path, auto_scale):
     iters, batch = 5, 4

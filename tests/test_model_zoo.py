@@ -6,6 +6,9 @@ independently of the converters under test.
 import hashlib
 import pickle
 import re
+import subprocess
+import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.models import ResNet
 from torch import nn
 
-from conftest import QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
+from conftest import QUICK_CONFIG, REPO, pretrain, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 from simsiam_mm.checkpoint import read_checkpoint, save_atomic, serialize
 from simsiam_mm.errors import CheckpointError
 from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
@@ -30,15 +33,14 @@ from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, con
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
 
 
-def tiny_model_cfg(depth: int = 18, cifar: bool = False, num_layers: int = 3) -> dict:
-    width = 512 if depth < 50 else 2048
-    return dict(
-        type='SimSiam',
-        backbone=dict(type='ResNet_CIFAR' if cifar else 'ResNet', depth=depth, norm_cfg=dict(type='BN')),
-        neck=dict(type='SimSiamProjector', in_channels=width, hid_channels=HID, out_channels=DIM,
-                  num_layers=num_layers, norm_cfg=dict(type='BN1d')),
-        head=dict(type='SimSiamHead', predictor=dict(type='SimSiamPredictor', in_channels=DIM, hid_channels=PRED,
-                                                     out_channels=DIM, norm_cfg=dict(type='BN1d'))))
+def converter(name: str, *args) -> subprocess.CompletedProcess:
+    """``python tools/model_converters/<name>.py ARGS``, as a user runs it."""
+    return subprocess.run([sys.executable, str(REPO / 'tools/model_converters' / f'{name}.py'), *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+# the zoo's SimSiam: ImageNet ResNet-18 (or -50, or CIFAR), 3-layer projector 512 -> 64 -> 32, predictor 32 -> 8 -> 32
+zoo_model_cfg = partial(tiny_model_cfg, dim=DIM, hid=HID, pred=PRED, cifar=False, num_layers=3)
 
 
 @torch.no_grad()
@@ -96,7 +98,7 @@ def ours_outputs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch
 
 @pytest.mark.parametrize('cifar,num_layers', [(False, 3), (True, 2)])
 def test_ours_to_official_to_ours_is_identity(cifar, num_layers):
-    ours = randomize_(build_model(tiny_model_cfg(cifar=cifar, num_layers=num_layers))).state_dict()
+    ours = randomize_(build_model(zoo_model_cfg(cifar=cifar, num_layers=num_layers))).state_dict()
     official, report = simsiam_mm_to_official(ours)
     assert len(report.converted) == len(ours) and not report.unexpected
     last_fc = 3 * (num_layers - 1)
@@ -158,7 +160,7 @@ def test_official_files_round_trip(tmp_path):
 @torch.no_grad()
 def test_torchvision_resnet50_loads_strictly_and_gives_identical_features():
     x = torch.randn(2, 3, 32, 32)
-    ours = randomize_(build_model(tiny_model_cfg(depth=50)), seed=3)
+    ours = randomize_(build_model(zoo_model_cfg(depth=50)), seed=3)
     calibrate_bn_(ours, ours.backbone, x)
     tv_sd, report = simsiam_mm_to_torchvision(ours.state_dict(), num_classes=10)
     assert len(report.converted) == len([k for k in ours.state_dict() if k.startswith('backbone.')])
@@ -177,7 +179,7 @@ def test_torchvision_resnet50_loads_strictly_and_gives_identical_features():
 @torch.no_grad()
 def test_cifar_stem_is_refused_for_torchvision_unless_asked():
     x = torch.randn(4, 3, 32, 32)
-    ours = randomize_(build_model(tiny_model_cfg(cifar=True, num_layers=2)), seed=4)
+    ours = randomize_(build_model(zoo_model_cfg(cifar=True, num_layers=2)), seed=4)
     calibrate_bn_(ours, ours.backbone, x)
     with pytest.raises(ConversionError, match=r'r18c\.pth: backbone\.conv1\.weight is 3x3.*--cifar-stem'):
         simsiam_mm_to_torchvision(ours.state_dict(), 'r18c.pth')
@@ -191,7 +193,7 @@ def test_cifar_stem_is_refused_for_torchvision_unless_asked():
 
 
 def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     bad = dict(sd, **{'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1)})
     with pytest.raises(ConversionError,
                        match=r'shape mismatch for backbone\.layer1\.0\.conv1\.weight: \(64, 64, 1, 1\)'):
@@ -203,7 +205,7 @@ def test_torchvision_shape_mismatch_and_unexpected_backbone_keys_fail():
 # ---------------------------------------------------------------- detectron2
 
 def test_detectron2_keys_and_shapes(tmp_path):
-    sd = randomize_(build_model(tiny_model_cfg(depth=50)), seed=5).state_dict()
+    sd = randomize_(build_model(zoo_model_cfg(depth=50)), seed=5).state_dict()
     src = tmp_path / 'r50.pth'
     torch.save(dict(state_dict=sd), src)
     d2, report = convert_detectron2_file(src)
@@ -234,7 +236,7 @@ def test_detectron2_keys_and_shapes(tmp_path):
 # ---------------------------------------------------------------- backbone-only inputs
 
 def test_checkpoint_without_backbone_keys_is_refused(tmp_path):
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     headless = tmp_path / 'headless.pth'
     torch.save(dict(state_dict={k: v for k, v in sd.items() if not k.startswith('backbone.')}), headless)
     for convert in (extract_backbone_file, convert_torchvision_file, convert_detectron2_file, convert_to_official_file):
@@ -248,7 +250,7 @@ def test_checkpoint_without_backbone_keys_is_refused(tmp_path):
 
 
 def test_extract_backbone_with_and_without_prefix(tmp_path):
-    sd = build_model(tiny_model_cfg()).state_dict()
+    sd = build_model(zoo_model_cfg()).state_dict()
     src = tmp_path / 'full.pth'
     torch.save(dict(meta=dict(epoch=3), state_dict=sd), src)
     kept, report = extract_backbone_file(src)
@@ -266,26 +268,36 @@ def test_extract_backbone_with_and_without_prefix(tmp_path):
     assert all(torch.equal(resnet.state_dict()[k[len('backbone.'):]], v) for k, v in kept['state_dict'].items())
 
 
-def test_command_lines_print_counts_and_name_the_bad_file(tmp_path, capsys):
-    from model_converters import (extract_backbone_weights, official_to_simsiam_mm, simsiam_mm_to_detectron2,
-                                  simsiam_mm_to_official, simsiam_mm_to_torchvision)
+@pytest.mark.slow
+def test_command_lines_print_counts_and_name_the_bad_file(tmp_path):
     src = tmp_path / 'full.pth'
-    torch.save(dict(state_dict=build_model(tiny_model_cfg()).state_dict()), src)
-    runs = [(extract_backbone_weights, [src, tmp_path / 'b.pth'], 'extract backbone'),
-            (simsiam_mm_to_torchvision, [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
-            (simsiam_mm_to_detectron2, [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
-            (simsiam_mm_to_official, [src, tmp_path / 'official.pth.tar'], 'simsiam_mm -> official'),
-            (official_to_simsiam_mm, [tmp_path / 'official.pth.tar', tmp_path / 'back.pth'], 'official -> simsiam_mm')]
+    torch.save(dict(state_dict=build_model(zoo_model_cfg()).state_dict()), src)
+    runs = [('extract_backbone_weights', [src, tmp_path / 'b.pth'], 'extract backbone'),
+            ('simsiam_mm_to_torchvision', [tmp_path / 'b.pth', tmp_path / 'tv.pth'], 'simsiam_mm -> torchvision'),
+            ('simsiam_mm_to_detectron2', [src, tmp_path / 'd2.pkl'], 'simsiam_mm -> detectron2'),
+            ('simsiam_mm_to_official', [src, tmp_path / 'official.pth.tar'], 'simsiam_mm -> official'),
+            ('official_to_simsiam_mm', [tmp_path / 'official.pth.tar', tmp_path / 'back.pth'],
+             'official -> simsiam_mm')]
     for tool, args, name in runs:
-        assert tool.main([str(a) for a in args]) == 0, name
-        assert re.search(rf'\[{name}\] converted: \d+, skipped: \d+, unexpected: 0, added: \d+',
-                         capsys.readouterr().out)
+        proc = converter(tool, *args)
+        assert proc.returncode == 0, f'{name}: {proc.stderr[-2000:]}'
+        assert re.search(rf'\[{name}\] converted: \d+, skipped: \d+, unexpected: 0, added: \d+', proc.stdout)
     torchvision.models.resnet18().load_state_dict(torch.load(tmp_path / 'tv.pth', weights_only=True), strict=True)
     assert pickle.loads((tmp_path / 'd2.pkl').read_bytes())['matching_heuristics'] is True
     torch.save(dict(state_dict={'neck.mlp.0.weight': torch.zeros(2, 2)}), tmp_path / 'neck_only.pth')
-    assert simsiam_mm_to_torchvision.main([str(tmp_path / 'neck_only.pth'), str(tmp_path / 'x.pth')]) == 1
-    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in capsys.readouterr().err
+    proc = converter('simsiam_mm_to_torchvision', tmp_path / 'neck_only.pth', tmp_path / 'x.pth')
+    assert proc.returncode == 1
+    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in proc.stderr
     assert not (tmp_path / 'x.pth').exists()
+
+    # publish_model --verify: a truncated published file is reported, naming the file, with exit status 1
+    training_checkpoint(tmp_path / 'epoch_1.pth')
+    good = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'm.pth').path
+    truncated = tmp_path / 'truncated' / good.name
+    truncated.parent.mkdir()
+    truncated.write_bytes(good.read_bytes()[:good.stat().st_size // 2])
+    proc = converter('publish_model', '--verify', truncated)
+    assert proc.returncode == 1 and str(truncated) in proc.stderr
 
 
 # ---------------------------------------------------------------- publish / verify
@@ -293,8 +305,7 @@ def test_command_lines_print_counts_and_name_the_bad_file(tmp_path, capsys):
 def small_quick_cfg() -> Config:
     """The quick CIFAR config with tiny projector/predictor widths (a lighter file, same structure)."""
     cfg = Config.fromfile(str(QUICK_CONFIG))
-    cfg.model.neck.update(hid_channels=HID, out_channels=DIM)
-    cfg.model.head.predictor.update(in_channels=DIM, hid_channels=PRED, out_channels=DIM)
+    cfg.merge_from_dict(dict(model=tiny_sizes(width=64, dim=DIM, hid=HID, pred=PRED)))  # the real ResNet-18-CIFAR
     return cfg
 
 
@@ -332,7 +343,7 @@ def test_publish_strips_training_state_and_verifies(tmp_path):
     load_checkpoint(model, str(result.path), strict=True)
 
 
-def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsys):
+def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path):
     training_checkpoint(tmp_path / 'epoch_1.pth')
     good = publish_checkpoint(tmp_path / 'epoch_1.pth', tmp_path / 'm.pth').path
     data = good.read_bytes()
@@ -347,10 +358,7 @@ def test_verify_rejects_corrupted_truncated_and_mismatched_files(tmp_path, capsy
             verify_published(bad)
     with pytest.raises(VerificationError, match='expected <name>-<first 8 hex of sha256>.pth'):
         verify_published(tmp_path / 'epoch_1.pth')
-
-    from model_converters import publish_model  # the CLI reports the same, naming the file, and exits 1
-    assert publish_model.main(['--verify', str(truncated)]) == 1
-    assert str(truncated) in capsys.readouterr().err
+    # (publish_model --verify reports the same, naming the file: test_command_lines_print_counts_and_name_the_bad_file)
 
     # a file whose hash is right but whose weights do not fit its own config
     cfg = small_quick_cfg()
@@ -431,6 +439,7 @@ def runner_checkpoint(cifar10_root, tmp_path_factory) -> Path:
                                       num_images=8))
 
 
+@pytest.mark.slow  # a Runner pretraining (runner_checkpoint)
 @torch.no_grad()
 def test_chain_on_real_pretraining_checkpoint(runner_checkpoint, tmp_path):
     """publish -> verify -> load -> extract -> torchvision (CIFAR stem) on a checkpoint the Runner wrote."""

@@ -6,25 +6,10 @@ import torch
 from torch import nn
 
 import simsiam_mm  # noqa: F401  (registers the modules)
-from simsiam_mm.models import (NegativeCosineSimilarity, SimSiam, SimSiamHead, SimSiamPredictor, SimSiamProjector,
-                               collapse_std)
+from conftest import tiny_head, tiny_simsiam
+from simsiam_mm.models import NegativeCosineSimilarity, SimSiamPredictor, SimSiamProjector, collapse_std
 
 BN1D = dict(type='BN1d')
-
-
-def tiny_head(**kwargs) -> SimSiamHead:
-    predictor = dict(type='SimSiamPredictor', in_channels=16, hid_channels=4, out_channels=16, norm_cfg=BN1D)
-    return SimSiamHead(predictor=kwargs.pop('predictor', predictor), **kwargs)
-
-
-def tiny_simsiam(**head_kwargs) -> SimSiam:
-    return SimSiam(
-        backbone=dict(type='ResNet_CIFAR', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=True),
-        neck=dict(type='SimSiamProjector', in_channels=512, hid_channels=32, out_channels=16, num_layers=2,
-                  norm_cfg=BN1D),
-        head=dict(type='SimSiamHead', **head_kwargs,
-                  predictor=dict(type='SimSiamPredictor', in_channels=16, hid_channels=4, out_channels=16,
-                                 norm_cfg=BN1D)))
 
 
 # ---------------------------------------------------------------- the similarity D and the collapse diagnostic

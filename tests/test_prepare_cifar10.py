@@ -1,14 +1,18 @@
 """tools/data/prepare_cifar10.py on an archive in the official pickle format (a few images per batch)."""
 import io
 import pickle
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from data.prepare_cifar10 import TEST_BATCHES, TRAIN_BATCHES, convert
+from conftest import REPO
 
+TOOL = REPO / 'tools/data/prepare_cifar10.py'
+TRAIN_BATCHES = [f'data_batch_{i}' for i in range(1, 6)]  # the official archive's batch files
+TEST_BATCHES = ['test_batch']
 CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 
 
@@ -32,10 +36,18 @@ def make_archive(path, per_batch=3, drop=None):
     return batches
 
 
+def convert(source, out) -> subprocess.CompletedProcess:
+    """Run the tool as a user does."""
+    return subprocess.run([sys.executable, str(TOOL), str(source), str(out)], capture_output=True, text=True,
+                          timeout=120)
+
+
 def test_convert_writes_lossless_class_folders(tmp_path):
     batches = make_archive(tmp_path / 'c.tar.gz')
-    counts = convert(tmp_path / 'c.tar.gz', tmp_path / 'out')
-    assert counts == {'train': 15, 'test': 3}
+    run = convert(tmp_path / 'c.tar.gz', tmp_path / 'out')
+    assert run.returncode == 0, run.stderr
+    assert f'wrote 15 train and 3 test images under {tmp_path / "out"}' in run.stdout
+    assert {s: len(list((tmp_path / 'out' / s).rglob('*.png'))) for s in ('train', 'test')} == {'train': 15, 'test': 3}
     data, labels = batches['test_batch']
     for i, (row, label) in enumerate(zip(data, labels)):
         img = np.asarray(Image.open(tmp_path / 'out' / 'test' / CLASSES[label] / f'{i:05d}.png'))
@@ -44,5 +56,5 @@ def test_convert_writes_lossless_class_folders(tmp_path):
 
 def test_missing_batch_is_named(tmp_path):
     make_archive(tmp_path / 'c.tar.gz', drop='data_batch_3')
-    with pytest.raises(FileNotFoundError, match='data_batch_3'):
-        convert(tmp_path / 'c.tar.gz', tmp_path / 'out')
+    run = convert(tmp_path / 'c.tar.gz', tmp_path / 'out')
+    assert run.returncode != 0 and "FileNotFoundError" in run.stderr and "['data_batch_3']" in run.stderr

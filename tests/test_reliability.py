@@ -20,17 +20,14 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 
 import simsiam_mm  # noqa: F401  (registers our types)
-from conftest import QUICK_CONFIG, REPO, tiny_pretrain_cfg
+from conftest import QUICK_CONFIG, REPO, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 from simsiam_mm.datasets import SafeLoadImageFromFile
 from simsiam_mm.checkpoint import checkpoint_problem
 from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
 from simsiam_mm.registry import HOOKS
 
-TINY_MODEL = dict(  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
-    backbone=dict(base_channels=8, stem_channels=8),
-    neck=dict(in_channels=64, hid_channels=64, out_channels=64),
-    head=dict(predictor=dict(in_channels=64, hid_channels=16, out_channels=64)))
+TINY_MODEL = tiny_sizes(width=8, dim=64, hid=64)  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
 
 
@@ -84,6 +81,7 @@ def _losses(work_dir: Path) -> dict[int, float]:
     return losses
 
 
+@pytest.mark.slow  # three tools/train.py runs
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tmp_path):
     """Kill ``tools/train.py`` (2 persistent dataloader workers) with SIGKILL right after the mid-epoch checkpoint of
     iteration 4 (an epoch has 6), resume with ``--resume``: iterations 5-12 (the rest of epoch 1, then epoch 2) have
@@ -414,6 +412,7 @@ def test_every_pretraining_config_passes_the_check(tmp_path):
         check_config(cfg)
 
 
+@pytest.mark.slow  # a tools/train.py subprocess
 def test_unknown_config_key_via_train_py_prints_one_clear_line(cifar10_root):
     run = subprocess.run([sys.executable, 'tools/train.py', str(QUICK_CONFIG), '--cfg-options',
                           f'train_dataloader.dataset.data_root={cifar10_root}', 'model.backbone.dpeth=18'],
@@ -444,12 +443,8 @@ def test_pretrained_checkpoint_whose_backbone_keys_match_nothing(tmp_path):
 
     from simsiam_mm.registry import MODELS
     init_default_scope('simsiam_mm')
-    simsiam = MODELS.build(dict(type='SimSiam', backbone=dict(type='ResNet_CIFAR', depth=18, **TINY_MODEL['backbone']),
-                                neck=dict(type='SimSiamProjector', in_channels=64, hid_channels=64, out_channels=64,
-                                          norm_cfg=dict(type='BN1d')),
-                                head=dict(type='SimSiamHead', predictor=dict(
-                                    type='SimSiamPredictor', in_channels=64, hid_channels=16, out_channels=64,
-                                    norm_cfg=dict(type='BN1d')), loss=dict(type='NegativeCosineSimilarity'))))
+    simsiam = MODELS.build(tiny_model_cfg(width=8, dim=64, hid=64, num_layers=3,
+                                          loss=dict(type='NegativeCosineSimilarity')))
     ckpt = tmp_path / 'simsiam.pth'
     torch.save(dict(state_dict=simsiam.state_dict()), ckpt)
 

@@ -1,5 +1,6 @@
 """The user-facing commands on the real CIFAR-10 images: tools/train.py trains, checkpoints, is killed, resumes and
 continues (through torch.load's weights_only default), and tools/dist_train.sh runs 2-process gloo DDP on CPU."""
+import argparse
 import os
 import re
 import subprocess
@@ -37,6 +38,7 @@ def logged_iters(text: str) -> list[int]:
     return [int(i) for i in re.findall(r'Iter\(train\) \[\s*(\d+)/\d+\]', text)]
 
 
+@pytest.mark.slow  # two training processes (tools/dist_train.sh)
 def test_dist_train_two_cpu_processes(cifar10_root, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('checks the CPU (gloo) path; this machine has CUDA')
@@ -54,14 +56,15 @@ def test_dist_train_two_cpu_processes(cifar10_root, tmp_path):
     assert all(k.startswith(('backbone.', 'neck.', 'head.')) for k in ckpt['state_dict'])  # no 'module.' prefix
 
 
-def test_amp_flag_picks_a_wrapper_that_runs_on_this_device(monkeypatch):
+def test_amp_flag_picks_a_wrapper_that_runs_on_this_device():
     """mmengine's AmpOptimWrapper needs CUDA; without it --amp means bf16 autocast (AutocastOptimWrapper)."""
     from mmengine.config import Config
 
-    import train
-    monkeypatch.setattr(sys, 'argv', ['train.py', str(QUICK_CONFIG), '--amp'])
-    args = train.parse_args()
-    cfg = train.merge_args(Config.fromfile(str(QUICK_CONFIG)), args)
+    from simsiam_mm.engine.launch import merge_args
+    args = argparse.Namespace(config=str(QUICK_CONFIG), work_dir=None, resume=None, amp=True, no_validate=False,
+                              auto_scale_lr=False, no_pin_memory=False, no_persistent_workers=False,
+                              cfg_options=None, launcher='none')  # what `tools/train.py CONFIG --amp` parses
+    cfg = merge_args(Config.fromfile(str(QUICK_CONFIG)), args)
     if torch.cuda.is_available():
         assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     else:

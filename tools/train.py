@@ -2,15 +2,13 @@
 import argparse
 import logging
 import os
-import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 from simsiam_mm.engine.config_check import (check_batch_size, check_config, check_values, check_work_dir,
-                                            load_config, merge_options)
-from simsiam_mm.engine.launch import prepare_distributed
+                                            load_config)
+from simsiam_mm.engine.launch import merge_args, prepare_distributed
 from simsiam_mm.engine.readable_log import SimSiamRunner
 from simsiam_mm.engine.resume_check import check_resume, check_train_data
 from simsiam_mm.errors import add_debug_flag, cli_main
@@ -39,40 +37,6 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        if torch.cuda.is_available():
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:  # mmengine's AmpOptimWrapper needs CUDA; bf16 autocast (fp32 master weights) runs on CPUs
-            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(name)
-        if not loader:
-            continue
-        if args.no_pin_memory:
-            loader['pin_memory'] = False
-        if args.no_persistent_workers:
-            loader['persistent_workers'] = False
-    if args.cfg_options is not None:
-        merge_options(cfg, args.cfg_options)
-    return cfg
 
 
 @cli_main

@@ -32,11 +32,14 @@ The documented run (docs/performance.md)::
     nice -n 0 python tools/analysis/benchmark_train.py --threads 1 --ablation-cases r50-224-b8 r50-64-b32 \
         --out docs/performance_cpu.json
 
-Quick look (a few minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``.
+Quick look (a few minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``. What would be compared, in seconds, without
+data or timing: ``--dry-run`` (each variant's registry scope, model class and parameter shapes, and the config parts
+it changes against ``ours``; written to ``--out``).
 """
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import random
@@ -95,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='every variant loads through --workers processes (end to end; augmentation draws then differ)')
     p.add_argument('--data-on-device', action='store_true',
                    help='compute bound: each variant loads one batch, moves it to the device and steps on it')
+    p.add_argument('--dry-run', action='store_true',
+                   help='build the variants only: scope, model, parameter shapes, config parts changed vs ours')
     p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
     add_debug_flag(p)
     return p.parse_args(argv)
@@ -134,6 +139,37 @@ def variant_config(name: str, case: dict) -> tuple[Config, str]:
     elif name == '+compile':
         cfg.compile = True
     return cfg, 'simsiam_mm'
+
+
+COMPARED_KEYS = ('model', 'optim_wrapper', 'train_dataloader', 'compile')  # the config parts a variant may change
+
+
+def describe_variant(name: str, case: dict) -> dict:
+    """What ``--dry-run`` reports of one variant: its scope, model class, parameter shapes (sorted) and the parts of
+    the config (:data:`COMPARED_KEYS`) where it differs from ``ours``."""
+    cfg, scope = variant_config(name, case)
+    with DefaultScope.overwrite_default_scope(scope):
+        from mmengine.registry import MODELS
+        model = MODELS.build(cfg.model)
+    ours = variant_config('ours', case)[0]
+    return dict(scope=scope, model=f'{type(model).__module__}.{type(model).__name__}',
+                param_shapes=sorted(list(p.shape) for p in model.parameters()),
+                changed=sorted(k for k in COMPARED_KEYS if cfg.get(k) != ours.get(k)))
+
+
+def dry_run(args: argparse.Namespace) -> dict:
+    """``--dry-run``: describe every selected variant of every case (no data, no timing) and write ``--out``."""
+    results = {}
+    for name in args.cases:
+        variants = [v for v in VARIANTS if v in args.variants]
+        results[name] = {v: describe_variant(v, CASES[name]) for v in variants}
+        for v, d in results[name].items():
+            print(f'{name} {v}: {d["model"]}, {sum(math.prod(s) for s in d["param_shapes"]):,} parameters, '
+                  f'changes {", ".join(d["changed"]) or "nothing in the config"}')
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(dict(cases=results), indent=1))
+    print(f'wrote {args.out}')
+    return results
 
 
 def uses_workers(name: str, args: argparse.Namespace) -> bool:
@@ -445,10 +481,12 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes; imports mmpretrain's)
+    MMLogger.get_instance('benchmark_train', log_level='WARNING')  # quiet init_weights reports
+    if args.dry_run:
+        return dry_run(args)
     if not (Path(args.data_root) / 'train').is_dir():
         raise FileNotFoundError(f'benchmark_train: --data-root {args.data_root} has no train/ folder of CIFAR-10 '
                                 'class folders (see tools/data/prepare_cifar10.py)')
-    MMLogger.get_instance('benchmark_train', log_level='WARNING')  # quiet init_weights reports
     torch.set_num_threads(args.threads)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     peaks = {} if args.no_flops else matmul_peak(device)

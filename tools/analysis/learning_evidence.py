@@ -154,7 +154,8 @@ def plot(results: dict, path: Path) -> None:
             ax.plot(it, [row[key] for row in r['iters']], color=colors[run], label=labels[run], lw=0.8)
         axes[2].plot([h['iter'] for h in r['knn']], [h['top1'] for h in r['knn']], 'o-', color=colors[run],
                      label=labels[run])
-    axes[2].axhline(results['random_init']['top1'], color='gray', ls='--', label='(a) random init')
+    if 'random_init' in results:  # absent with --eval-interval 0 (no kNN evaluation at all)
+        axes[2].axhline(results['random_init']['top1'], color='gray', ls='--', label='(a) random init')
     axes[2].axhline(10, color='black', ls=':', lw=0.8, label='chance')
     for ax, title in zip(axes, ('loss (-1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'kNN top-1 (%)')):
         ax.set_title(title)
