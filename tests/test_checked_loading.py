@@ -36,9 +36,10 @@ def foreign_files(tmp_path_factory) -> dict[str, Path]:
 def _assert_refused(result: subprocess.CompletedProcess, path: Path, *phrases: str) -> None:
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-2000:]
+    assert 'Traceback' not in out, out[-2000:]  # one line from the error boundary, not a traceback
     assert 'top1' not in out and 'mAP' not in out.replace('mAP (', '')  # nothing was scored
     last = result.stderr.strip().splitlines()[-1]
-    assert str(path) in last or path.name in last, last
+    assert ': error: ' in last and str(path) in last, last
     for phrase in phrases:
         assert phrase in last, last
 
