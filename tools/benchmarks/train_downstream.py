@@ -32,7 +32,7 @@ from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_ba
 from simsiam_mm.engine.config_check import check_dataloader_paths, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
-from simsiam_mm.engine.readable_log import SimSiamRunner
+from simsiam_mm.engine.runner import SimSiamRunner
 from simsiam_mm.errors import add_debug_flag, cli_main
 
 
