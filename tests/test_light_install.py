@@ -1,6 +1,6 @@
 """The light install (``tools/install.sh --lite``: mmcv-lite, no mmdet/mmsegmentation) covers everything but the
-downstream benchmarks: nothing outside ``simsiam_mm/evaluation/downstream.py`` and ``tools/benchmarks`` imports ``mmcv.ops``,
-mmdet or mmseg, statically or at run time. Tests that need the full stack carry ``@pytest.mark.full_stack``."""
+downstream benchmarks: nothing outside ``simsiam_mm/evaluation/downstream.py`` and ``tools/benchmarks`` imports
+``mmcv.ops``, mmdet or mmseg, statically or at run time. Tests that need the full stack carry ``@pytest.mark.full_stack``."""
 import ast
 import json
 import math
@@ -45,8 +45,8 @@ def test_no_full_stack_import_statement_outside_the_downstream_parts() -> None:
     assert len(files) > 30 and REPO / 'tools/train.py' in files
     assert REPO / 'simsiam_mm/evaluation/downstream.py' not in files
     offending = [hit for f in files for hit in full_stack_imports(f)]
-    assert not offending, 'full-stack imports outside simsiam_mm/evaluation/downstream.py and tools/benchmarks:\n' + '\n'.join(
-        offending)
+    assert not offending, ('full-stack imports outside simsiam_mm/evaluation/downstream.py and tools/benchmarks:\n'
+                           + '\n'.join(offending))
 
 
 def test_the_static_check_sees_a_full_stack_import(tmp_path: Path) -> None:

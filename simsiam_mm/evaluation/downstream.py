@@ -288,7 +288,8 @@ def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32,
     have no SBD ``aug`` list), with a note naming the dropped ones.
 
     Examples:
-        >>> cfg = Config.fromfile('configs/benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
+        >>> cfg = Config.fromfile(
+        ...     'configs/benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
         >>> cfg = smoke_cfg(cfg, iters=2, size=64)
         >>> cfg.train_cfg.max_iters, cfg.model.test_cfg.crop_size, cfg.model.test_cfg.stride
         (2, (64, 64), (43, 43))

@@ -27,8 +27,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from simsiam_mm.evaluation.downstream import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
-                                   set_pretrained, smoke_cfg)
+from simsiam_mm.evaluation.downstream import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint,
+                                              set_data_root, set_pretrained, smoke_cfg)
 from simsiam_mm.engine.config_check import check_dataloader_paths, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
