@@ -10,7 +10,8 @@ from mmpretrain import registry as mmpretrain_registry
 
 SCOPE = 'simsiam_mm'
 
-MODELS = Registry('model', parent=mmpretrain_registry.MODELS, scope=SCOPE, locations=['simsiam_mm.models'])
+MODELS = Registry('model', parent=mmpretrain_registry.MODELS, scope=SCOPE,
+                  locations=['simsiam_mm.models', 'simsiam_mm.evaluation'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=mmpretrain_registry.MODEL_WRAPPERS, scope=SCOPE, locations=['simsiam_mm.engine'])
 HOOKS = Registry('hook', parent=mmpretrain_registry.HOOKS, scope=SCOPE, locations=['simsiam_mm.engine'])

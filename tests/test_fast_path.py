@@ -2,7 +2,7 @@
 
 The numerical guard trains a narrow ResNet-18-CIFAR (width 8) twice from the same initial weights on the same 50
 batches of real CIFAR-10 images: once on the float32 path, once with every fast-path switch of
-``configs/simsiam/*-fast.py``. Speed is not asserted here: ``tools/analysis/benchmark_train.py`` measures it.
+``configs/simsiam/*-fast.py``. Speed is not asserted here: ``tools/analysis/train_throughput.py`` measures it.
 """
 import json
 import subprocess
@@ -165,10 +165,10 @@ SWITCHES = ['+channels_last', '+bf16', '+foreach', '+fused', '+loader', '+compil
 
 @pytest.fixture(scope='module')
 def benchmark_variants(tmp_path_factory) -> dict:
-    """``tools/analysis/benchmark_train.py --dry-run``: every variant of two cases, built as the benchmark builds
+    """``tools/analysis/train_throughput.py --dry-run``: every variant of two cases, built as the benchmark builds
     them (no data, no timing), as the JSON it writes."""
     out = tmp_path_factory.mktemp('benchmark') / 'dry_run.json'
-    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--dry-run', '--cases', 'r50-224-b8',
+    cmd = [sys.executable, str(REPO / 'tools/analysis/train_throughput.py'), '--dry-run', '--cases', 'r50-224-b8',
            'r18cifar-32-b256', '--variants', 'mmpretrain', 'ours', *SWITCHES, '--out', str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -76,7 +76,7 @@ def test_kit_script_dry_run_on_cpu(tiny_kit: Path, tmp_path: Path) -> None:
     results = json.loads((out / 'kit_results.json').read_text())
     version = (REPO / 'simsiam_mm/version.py').read_text().split("'")[1]
     assert results['environment']['simsiam_mm'] == version and results['tiny'] is True
-    assert f'{tiny_kit}/src/tools/analysis/benchmark_train.py' in proc.stdout  # the kit's copy is what ran
+    assert f'{tiny_kit}/src/tools/analysis/train_throughput.py' in proc.stdout  # the kit's copy is what ran
     for mode in ('throughput_gpu_data', 'throughput_loader'):
         part = results['parts'][mode]
         assert part['ok'], part

@@ -409,10 +409,10 @@ def test_make_fullsize_jpegs_rejects_bad_size(tmp_path, cifar10_root):
 
 
 @pytest.mark.slow  # a fresh process importing mmengine/mmpretrain: ~10 s on a quiet machine
-def test_benchmark_pipeline_cpu_run(tmp_path, cifar10_root):
+def test_pipeline_throughput_cpu_run(tmp_path, cifar10_root):
     """The benchmark runs end to end on a few CIFAR images and writes every pipeline's figures."""
     out = tmp_path / 'bench.json'
-    subprocess.run([sys.executable, str(REPO / 'tools/analysis/benchmark_pipeline.py'), '--cases', '32',
+    subprocess.run([sys.executable, str(REPO / 'tools/analysis/pipeline_throughput.py'), '--cases', '32',
                     '--cifar-dir', str(cifar10_root / 'train'), '--num-images', '6', '--rounds', '1', '--warmup', '0',
                     '--fullsize-dir', str(tmp_path / 'none'), '--out', str(out)], check=True, capture_output=True)
     rows = json.loads(out.read_text())['cases']['32']

@@ -12,9 +12,8 @@ from mmengine.config import Config
 from torch import nn
 
 import simsiam_mm  # noqa: F401
-from simsiam_mm.evaluation import svm
-from simsiam_mm.models import MultiStageLinearHead
-from simsiam_mm.models.pooling import check_pool_input, stage_pool
+from simsiam_mm.evaluation import MultiStageLinearHead, svm
+from simsiam_mm.evaluation.pooling import check_pool_input, stage_pool
 
 CLS = REPO / 'configs/benchmarks/classification'
 PLACES = CLS / 'places205/resnet50_multihead-linear-8xb32-steplr-28e_places205.py'

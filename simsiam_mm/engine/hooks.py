@@ -1,8 +1,14 @@
-"""Hooks for SimSiam training."""
+"""Hooks for SimSiam training: the collapse monitor, and a stop at the first non-finite loss (before a checkpoint
+with NaN weights can be written)."""
+import math
+
+import torch
+import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.optim import AmpOptimWrapper
 
-from simsiam_mm.errors import TrainingStoppedError
+from simsiam_mm.errors import NonFiniteLossError, TrainingStoppedError
 from simsiam_mm.registry import HOOKS
 
 
@@ -40,3 +46,44 @@ class CollapseMonitorHook(Hook):
             if self.stop_on_collapse:
                 raise TrainingStoppedError(msg)
             print_log(msg, logger='current', level=30)
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Raise :class:`NonFiniteLossError` when the training loss is NaN or ±Inf.
+
+    The optimizer step of that iteration has already run, so the weights in memory may hold NaN; this hook runs at
+    ``VERY_HIGH`` priority, before ``CheckpointHook`` (``VERY_LOW``) can save them, and every rank stops together
+    (the flag is all-reduced). The message names the iteration, the last checkpoint written (all finite, since every
+    earlier loss was) and what usually causes it: the learning rate, AMP's float16 range, a missing warm-up.
+
+    Args:
+        keys: the entries of the model's loss dict to check (``loss`` is the total).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, keys: tuple[str, ...] = ('loss', )) -> None:
+        self.keys = tuple(keys)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
+        values = {k: float(outputs[k].detach()) for k in self.keys if outputs and k in outputs}
+        bad = any(not math.isfinite(v) for v in values.values())
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            flag = torch.tensor([float(bad)])
+            dist.all_reduce(flag)
+            bad = flag.item() > 0
+        if not bad:
+            return
+        last = runner.message_hub.get_info('last_ckpt')
+        lrs = {name: [round(lr, 6) for lr in group] for name, group in runner.optim_wrapper.get_lr().items()}
+        amp = isinstance(runner.optim_wrapper, AmpOptimWrapper)
+        raise NonFiniteLossError(
+            f'Non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
+            + ', '.join(f'{k}={v}' for k, v in values.items())
+            + ' (on this or another rank). Training stopped before saving these weights. '
+            + (f'Last good checkpoint: {last} (resume with `--resume {last}` after the fix). ' if last else
+               'No checkpoint was written yet. ')
+            + f'Current lr: {lrs}. Try a lower lr (optim_wrapper.optimizer.lr) or a warm-up, '
+            + ('turn off AMP (--amp) or use bfloat16: float16 overflows; ' if amp else '')
+            + 'gradient clipping (optim_wrapper.clip_grad=dict(max_norm=...)), and check the input data.')

@@ -2,6 +2,7 @@
 from .knn import build_eval_loader, extract_features, knn_accuracy, knn_eval, knn_predict
 from .knn_hook import KNNEvalHook
 from .metrics import MultiHeadAccuracy
+from .multi_stage import MultiStageLinearHead, ResNetAllStages
 
-__all__ = ['KNNEvalHook', 'MultiHeadAccuracy', 'build_eval_loader', 'extract_features', 'knn_accuracy', 'knn_eval',
-           'knn_predict']
+__all__ = ['KNNEvalHook', 'MultiHeadAccuracy', 'MultiStageLinearHead', 'ResNetAllStages', 'build_eval_loader',
+           'extract_features', 'knn_accuracy', 'knn_eval', 'knn_predict']

@@ -4,7 +4,7 @@ Protocol of Goyal, Mahajan, Gupta, Misra, "Scaling and Benchmarking Self-Supervi
 (their fair_self_supervision_benchmark) as run by mmselfsup 0.x (``tools/benchmarks/classification/svm_voc07/``,
 the scripts behind the published SimSiam numbers):
 
-- features: one stage, average-pooled with the reference's fixed windows (:mod:`simsiam_mm.models.pooling`) to
+- features: one stage, average-pooled with the reference's fixed windows (:mod:`simsiam_mm.evaluation.pooling`) to
   about 9k dimensions, of images resized short side 256 then to 224x224 (no crop, :data:`EXTRACT_PIPELINE`),
   l2-normalised per image;
 - full SVM: one ``LinearSVC(C, class_weight={1: 2, -1: 1}, loss='squared_hinge', penalty='l2', dual=True,

@@ -1,10 +1,9 @@
 from .batch_augment import BatchAugDataPreprocessor
 from .data_preprocessor import SimSiamDataPreprocessor
-from .multi_stage import MultiStageLinearHead, ResNetAllStages
 from .simsiam import (CrossEntropySimilarity, NegativeCosineSimilarity, SimSiam, SimSiamHead, SimSiamPredictor,
                       SimSiamProjector, collapse_std)
 from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
            'CrossEntropySimilarity', 'collapse_std', 'CPUSyncBatchNorm', 'convert_to_cpu_sync_bn',
-           'ResNetAllStages', 'MultiStageLinearHead', 'SimSiamDataPreprocessor', 'BatchAugDataPreprocessor']
+           'SimSiamDataPreprocessor', 'BatchAugDataPreprocessor']

@@ -2,8 +2,8 @@
 
 Protocol of Goyal et al. 2019 as run by mmselfsup 0.x (see ``simsiam_mm/evaluation/svm.py``): stage ``--stage`` in
 1..5 (feature1 = the stem before the max-pool, feature2..5 = res2..res5) of images resized short side 256 then to
-224x224 (no crop), average-pooled with the reference's fixed windows (``simsiam_mm/models/pooling.py``; 12/6/4/3/2 px,
-~9k dims for ResNet-50), l2-normalised; one LinearSVC per class on trainval (difficult-only images are negatives)
+224x224 (no crop), average-pooled with the reference's fixed windows (``simsiam_mm/evaluation/pooling.py``;
+12/6/4/3/2 px, ~9k dims for ResNet-50), l2-normalised; one LinearSVC per class on trainval (difficult-only images are negatives)
 with the cost picked from 1, 10, 100, 0.5^4..0.5^19 by 3-fold ``cross_val_score`` AP, mean AP over the 20 classes on
 test (difficult-only ignored). ``--low-shot`` adds k = 1..96 positives per class with ``--draws`` random draws (mean
 mAP reported at the best cost).
@@ -86,7 +86,7 @@ def extract(model, paths: list[Path], args: argparse.Namespace, split: str = '')
 
     from simsiam_mm.evaluation import svm
     from simsiam_mm.evaluation.knn import extract_features
-    from simsiam_mm.models.pooling import check_pool_input, stage_pool
+    from simsiam_mm.evaluation.pooling import check_pool_input, stage_pool
     pipeline = svm.extract_pipeline(args.resize or svm.RESIZE_SHORT_SIDE, args.size or svm.EXTRACT_SIZE)
     loader = DataLoader(ImageList(paths, pipeline), batch_size=args.batch_size, num_workers=args.num_workers,
                         collate_fn=default_collate)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     import simsiam_mm  # noqa: F401  (registers our classes)
     from simsiam_mm.evaluation import svm
     from simsiam_mm.evaluation.model import build_frozen_model
-    from simsiam_mm.models.pooling import SPECIFIED_POOL_PARAMS
+    from simsiam_mm.evaluation.pooling import SPECIFIED_POOL_PARAMS
     train_paths, train_y = svm.load_voc_split(args.voc_root, args.train_split)
     test_paths, test_y = svm.load_voc_split(args.voc_root, args.test_split)
     cfg = load_config(args.config)

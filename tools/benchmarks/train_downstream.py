@@ -27,18 +27,18 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from simsiam_mm.benchmarks import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint, set_data_root,
-                                   set_pretrained, smoke_cfg)
+from simsiam_mm.evaluation.downstream import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint,
+                                              set_data_root, set_pretrained, smoke_cfg)
 from simsiam_mm.engine.config_check import check_dataloader_paths, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
-from simsiam_mm.engine.readable_log import SimSiamRunner
+from simsiam_mm.engine.runner import SimSiamRunner
 from simsiam_mm.errors import add_debug_flag, cli_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Fine-tune a downstream benchmark from a SimSiam checkpoint')
-    parser.add_argument('config', help='benchmark config under benchmarks/mmdetection or benchmarks/mmsegmentation')
+    parser.add_argument('config', help='benchmark config under configs/benchmarks/mmdetection or configs/benchmarks/mmsegmentation')
     parser.add_argument('pretrain', help='SimSiam checkpoint (its backbone.* tensors initialise the model)')
     parser.add_argument(
         '--work-dir', help='default: work_dirs/benchmarks/<config name>/<checkpoint name>; metrics go to WORK_DIR.json')

@@ -5,7 +5,7 @@
 Prints the environment, unpacks the kit's data into OUT/data, then, each part in a subprocess with a time limit so
 one failure (an older torch, mmcv-lite, no GPU) is reported and skipped, never fatal:
 
-1. throughput (``tools/analysis/benchmark_train.py``, case r50-224: ResNet-50 at 224 px, batch ``--batch``):
+1. throughput (``tools/analysis/train_throughput.py``, case r50-224: ResNet-50 at 224 px, batch ``--batch``):
    mmpretrain's SimSiam, ours, our fast path; (a) ``--data-on-device``: one batch on the GPU, compute bound;
    (b) every variant through the real loader over the full-size JPEGs, all cores but one as workers (end to end);
    images/s and GPU memory.
@@ -150,14 +150,14 @@ class Budget:
 
 
 def case_name(args: argparse.Namespace) -> str:
-    """benchmark_train's case: ResNet-50 at 224 px; in --tiny mode the CIFAR ResNet-18 at 32 px."""
+    """train_throughput's case: ResNet-50 at 224 px; in --tiny mode the CIFAR ResNet-18 at 32 px."""
     return 'r18cifar-32-b256' if args.tiny else 'r50-224-b8'
 
 
 def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budget, reserve: float) -> dict:
-    """benchmark_train.py on r50-224 for the three variants; on failure, each variant alone (what fails is named)."""
+    """train_throughput.py on r50-224 for the three variants; on failure, each variant alone (what fails is named)."""
     out = args.out / f'throughput_{mode}.json'
-    cmd = [sys.executable, str(REPO / 'tools/analysis/benchmark_train.py'), '--cases', case_name(args),
+    cmd = [sys.executable, str(REPO / 'tools/analysis/train_throughput.py'), '--cases', case_name(args),
            '--data-root', str(fullsize)]
     if args.tiny:  # the same code path on the small CIFAR network: seconds on a CPU
         cmd += ['--batch', '2', '--iters', '1', '--warmup', '0', '--no-flops', '--workers', '1', '--num-images', '4',

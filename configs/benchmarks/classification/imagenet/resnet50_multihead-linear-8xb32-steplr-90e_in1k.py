@@ -1,7 +1,7 @@
 # Per-stage linear probes feature1..feature5 of a frozen SimSiam ResNet-50 on ImageNet-1k, all trained at once
 # (Goyal et al. 2019 benchmark; mmselfsup resnet50_mhead_linear-8xb32-steplr-90e_in1k.py). Each output (stem before
 # the max-pool, res2, res3, res4, res5) is average-pooled with the reference's fixed windows (mmselfsup 0.x
-# MultiPooling 'specified', the head's defaults from simsiam_mm/models/pooling.py) to 12/6/4/3/2 px
+# MultiPooling 'specified', the head's defaults from simsiam_mm/evaluation/pooling.py) to 12/6/4/3/2 px
 # (9216/9216/8192/9216/8192 dims), batch-normalised without affine parameters and classified by its own fc.
 # SGD lr 0.01 (nesterov, momentum 0.9), weight decay 1e-4 (none on norms), batch 256 = 8 x 32, 90 epochs, lr x0.1 at
 # epochs 30 and 60.

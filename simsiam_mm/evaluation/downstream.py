@@ -1,16 +1,113 @@
-"""Config rewrites for the downstream runner: move the data, or shrink a benchmark to a CPU-sized smoke run.
+"""Downstream benchmarks (MMDetection / MMSegmentation) for SimSiam backbones.
 
-The smoke run keeps everything that can break (the dataset classes and their annotation parsing, the transforms, the
-model with its SyncBN->BN conversion, the loss, the optimiser step, the real evaluator) and shrinks only what costs
-time: iterations, image scale, batch size, the number of proposals, and the checkpoints.
+The configs under ``configs/benchmarks/mmdetection`` and ``configs/benchmarks/mmsegmentation`` only need
+``custom_imports=dict(imports=['simsiam_mm'])``: importing ``simsiam_mm`` lets torch >= 2.6 read our checkpoints with
+``weights_only=True`` (see :mod:`simsiam_mm.checkpoint`), registers ``CheckedPretrained`` where mmdet and mmseg
+configs can name it, and imports ``mmpretrain.models``, which registers the C4 detectors' res5 head with the extra BN
+of MoCo's protocol (``ResLayerExtraNorm``, in mmdet's registry). This module serves
+``tools/benchmarks/train_downstream.py``: checkpoint reading and checking, data-root and smoke-run config rewrites,
+and :class:`LastMetricsHook` (keeps the final metrics). :mod:`simsiam_mm.evaluation` does not import it.
+
+Checked initialisation (:func:`set_pretrained`): mmselfsup's protocol points
+``init_cfg=dict(type='Pretrained', checkpoint=CKPT, prefix='backbone.')`` at the pretraining checkpoint: mmengine
+keeps the ``backbone.*`` tensors, strips the prefix and loads them with ``strict=False``. ``strict=False`` is also the
+danger: a checkpoint whose keys match nothing (another prefix, a converted file, a typo) leaves the network at random
+initialisation without an error. The functions here read the checkpoint first (failing on one without ``backbone.*``
+tensors), save its backbone as a small tensors-only file, and point every such ``init_cfg`` of a model config at that
+file as ``CheckedPretrained`` (:mod:`simsiam_mm.engine.pretrained`), which refuses weights that do not land, naming
+the file and the count.
+
+Config rewrites (:func:`set_data_root`, :func:`smoke_cfg`): the smoke run keeps everything that can break (the
+dataset classes and their annotation parsing, the transforms, the model with its SyncBN->BN conversion, the loss, the
+optimiser step, the real evaluator) and shrinks only what costs time: iterations, image scale, batch size, the number
+of proposals, and the checkpoints.
 """
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from torch import Tensor
 
+from simsiam_mm.checkpoint import BACKBONE_PREFIX, read_checkpoint, save_atomic, state_dict_of, strip_prefix
 from simsiam_mm.errors import ConfigError
+from simsiam_mm.registry import HOOKS
+
+__all__ = ['LastMetricsHook', 'load_backbone_state', 'save_backbone_checkpoint', 'set_data_root', 'set_pretrained',
+           'smoke_cfg']
+
+PREFIX = BACKBONE_PREFIX
+PRETRAINED_TYPES = ('Pretrained', 'CheckedPretrained')
+
+
+def load_backbone_state(checkpoint: str, prefix: str = PREFIX) -> 'OrderedDict[str, Tensor]':
+    """Return the ``prefix``-ed tensors of a checkpoint with the prefix removed.
+
+    Accepts an mmengine checkpoint (``{'state_dict': ..., 'meta': ..., 'message_hub': ...}``, what ``tools/train.py``
+    writes) or a bare state dict. Raises :class:`~simsiam_mm.errors.CheckpointError` naming the file when it cannot be
+    read or no key starts with ``prefix`` (saying which converter applies to a foreign format).
+
+    Examples:
+        >>> import tempfile, torch
+        >>> path = tempfile.mktemp(suffix='.pth')
+        >>> torch.save({'state_dict': {'backbone.conv1.weight': torch.ones(1), 'neck.mlp.0.weight': torch.ones(1)}},
+        ...            path)
+        >>> list(load_backbone_state(path))
+        ['conv1.weight']
+    """
+    return OrderedDict(strip_prefix(state_dict_of(read_checkpoint(checkpoint, 'pretrained checkpoint'), checkpoint),
+                                    prefix, checkpoint))
+
+
+def save_backbone_checkpoint(state: 'OrderedDict[str, Tensor]', path: str, source: str,
+                             prefix: str = PREFIX) -> str:
+    """Write ``state`` back under ``prefix`` as a tensors-only checkpoint (any ``torch.load`` reads it).
+
+    Each process of a distributed run may call this: the file is written aside and renamed into place.
+    """
+    save_atomic({'state_dict': OrderedDict((prefix + k, v) for k, v in state.items()), 'meta': {'source': source}},
+                path)
+    return path
+
+
+def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> list[str]:
+    """Point every ``init_cfg=dict(type='Pretrained' or 'CheckedPretrained', prefix=prefix)`` in a model config at
+    ``checkpoint``, as ``CheckedPretrained``.
+
+    Returns the dotted module paths that will be initialised (``['backbone']``, or ``['backbone',
+    'roi_head.shared_head']`` for a C4 detector whose res5 head starts from ``backbone.layer4``). Raises
+    ``ValueError`` when the config has none, since the model would then train from scratch.
+
+    Examples:
+        >>> cfg = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x', prefix='backbone.')),
+        ...            roi_head=dict(shared_head=dict(init_cfg=dict(type='Pretrained', prefix='backbone.'))))
+        >>> set_pretrained(cfg, 'simsiam.pth'), cfg['roi_head']['shared_head']['init_cfg']['checkpoint']
+        (['backbone', 'roi_head.shared_head'], 'simsiam.pth')
+    """
+    targets: list[str] = []
+
+    def visit(node: Any, path: tuple[str, ...]) -> None:
+        if not isinstance(node, dict):
+            return
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') in PRETRAINED_TYPES and init.get('prefix') == prefix:
+            init['type'], init['checkpoint'] = 'CheckedPretrained', checkpoint
+            targets.append('.'.join(path))
+        for key, value in node.items():
+            if key != 'init_cfg':
+                visit(value, path + (key, ))
+
+    visit(model_cfg, ())
+    if not targets:
+        raise ConfigError(f'model: no init_cfg=dict(type="CheckedPretrained", prefix="{prefix}") anywhere in the '
+                          f'model config, so nothing would be initialised from {checkpoint} — add one to the backbone')
+    if model_cfg.get('pretrained'):
+        raise ConfigError(f'model.pretrained={model_cfg["pretrained"]!r} would override the backbone init_cfg — set '
+                          'model.pretrained=None in the benchmark config')
+    return targets
+
 
 # transforms whose ``scale``/``scales`` is an image size to shrink
 RESIZE_TYPES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
@@ -191,7 +288,8 @@ def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32,
     have no SBD ``aug`` list), with a note naming the dropped ones.
 
     Examples:
-        >>> cfg = Config.fromfile('benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
+        >>> cfg = Config.fromfile(
+        ...     'configs/benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
         >>> cfg = smoke_cfg(cfg, iters=2, size=64)
         >>> cfg.train_cfg.max_iters, cfg.model.test_cfg.crop_size, cfg.model.test_cfg.stride
         (2, (64, 64), (43, 43))
@@ -218,3 +316,20 @@ def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32,
     for ann_file in _drop_missing_parts(cfg):
         print_log(f'smoke mode: training without the dataset part {ann_file} (not found)', logger='current')
     return cfg
+
+
+@HOOKS.register_module()
+class LastMetricsHook(Hook):
+    """Keep the metrics of the last validation (or test) epoch, which the runner prints and saves."""
+
+    priority = 'LOWEST'
+
+    def __init__(self) -> None:
+        self.metrics: dict | None = None
+
+    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
+        if metrics:
+            self.metrics = dict(metrics)
+
+    def after_test_epoch(self, runner, metrics: dict | None = None) -> None:
+        self.after_val_epoch(runner, metrics)

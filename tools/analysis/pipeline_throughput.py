@@ -26,7 +26,7 @@ utilisation where ``torch.cuda.utilization`` can read it.
 
 The documented run (docs/performance.md)::
 
-    python tools/analysis/benchmark_pipeline.py --out docs/performance_pipeline_cpu.json
+    python tools/analysis/pipeline_throughput.py --out docs/performance_pipeline_cpu.json
 """
 import argparse
 import json
@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--e2e-batch', type=int, default=64, help='end-to-end batch size')
     p.add_argument('--e2e-iters', type=int, default=10, help='end-to-end measured iterations')
     p.add_argument('--workers', type=int, default=os.cpu_count(), help='end-to-end loader workers')
-    p.add_argument('--out', type=Path, default=REPO / 'work_dirs/benchmark_pipeline.json')
+    p.add_argument('--out', type=Path, default=REPO / 'work_dirs/pipeline_throughput.json')
     return p.parse_args(argv)
 
 
@@ -115,7 +115,7 @@ def image_files(folder: Path, num: int) -> list[Path]:
     """``num`` JPEGs of ``folder``, spread over its classes; cycled when it holds fewer."""
     files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in ('.jpg', '.jpeg'))
     if not files:
-        raise FileNotFoundError(f'benchmark_pipeline: no JPEGs under {folder}')
+        raise FileNotFoundError(f'pipeline_throughput: no JPEGs under {folder}')
     step = max(len(files) // num, 1)
     return (files[::step] * (num // len(files[::step]) + 1))[:num]
 
@@ -138,7 +138,7 @@ def check_output(name: str, out: dict, size: int) -> None:
     views = out['inputs']
     shapes = {tuple(v.shape) for v in views}
     if len(views) != 2 or shapes != {(3, size, size)} or any(v.dtype != torch.uint8 for v in views):
-        raise RuntimeError(f'benchmark_pipeline: pipeline {name} gave {len(views)} views {shapes}, expected two '
+        raise RuntimeError(f'pipeline_throughput: pipeline {name} gave {len(views)} views {shapes}, expected two '
                            f'3x{size}x{size} uint8')
 
 

@@ -51,7 +51,7 @@ class ResNetAllStages(ResNet):
 @MODELS.register_module()
 class MultiStageLinearHead(BaseModule):
     """One linear classifier per backbone output: the reference's fixed average-pooling window for that stage
-    (:mod:`simsiam_mm.models.pooling`, ~9k dims at 224 px), a BN without affine parameters, flatten, fc. The losses
+    (:mod:`simsiam_mm.evaluation.pooling`, ~9k dims at 224 px), a BN without affine parameters, flatten, fc. The losses
     are summed (each head learns only from its own stage: the inputs are frozen features), and every head's scores are
     kept for :class:`MultiHeadAccuracy`.
 

@@ -16,5 +16,5 @@ model = dict(
         init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
-# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/checkpoint.py)
 custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)

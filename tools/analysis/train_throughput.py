@@ -29,7 +29,7 @@ Variants (``--variants``):
 
 The documented run (docs/performance.md)::
 
-    nice -n 0 python tools/analysis/benchmark_train.py --threads 1 --ablation-cases r50-224-b8 r50-64-b32 \
+    nice -n 0 python tools/analysis/train_throughput.py --threads 1 --ablation-cases r50-224-b8 r50-64-b32 \
         --out docs/performance_cpu.json
 
 Quick look (a few minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``. What would be compared, in seconds, without
@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='compute bound: each variant loads one batch, moves it to the device and steps on it')
     p.add_argument('--dry-run', action='store_true',
                    help='build the variants only: scope, model, parameter shapes, config parts changed vs ours')
-    p.add_argument('--out', default='work_dirs/benchmark_train.json', help='JSON with every measured time')
+    p.add_argument('--out', default='work_dirs/train_throughput.json', help='JSON with every measured time')
     add_debug_flag(p)
     return p.parse_args(argv)
 
@@ -110,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _load(path: Path) -> Config:
     if not Path(path).is_file():
-        raise FileNotFoundError(f'benchmark_train: config {path} does not exist')
+        raise FileNotFoundError(f'train_throughput: config {path} does not exist')
     return Config.fromfile(str(path))
 
 
@@ -184,7 +184,7 @@ def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namesp
     pipeline = dataset.pipeline
     multiview = next((t for t in pipeline if t['type'] == 'MultiView'), None)
     if multiview is None:
-        raise KeyError(f"benchmark_train: {case['config']}: train_dataloader.dataset.pipeline has no MultiView")
+        raise KeyError(f"train_throughput: {case['config']}: train_dataloader.dataset.pipeline has no MultiView")
     for view in multiview['transforms']:
         for t in view:
             if t['type'] == 'RandomResizedCrop':
@@ -481,11 +481,11 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes; imports mmpretrain's)
-    MMLogger.get_instance('benchmark_train', log_level='WARNING')  # quiet init_weights reports
+    MMLogger.get_instance('train_throughput', log_level='WARNING')  # quiet init_weights reports
     if args.dry_run:
         return dry_run(args)
     if not (Path(args.data_root) / 'train').is_dir():
-        raise FileNotFoundError(f'benchmark_train: --data-root {args.data_root} has no train/ folder of CIFAR-10 '
+        raise FileNotFoundError(f'train_throughput: --data-root {args.data_root} has no train/ folder of CIFAR-10 '
                                 'class folders (see tools/data/prepare_cifar10.py)')
     torch.set_num_threads(args.threads)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')

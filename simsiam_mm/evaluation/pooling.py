@@ -4,7 +4,7 @@ Source: mmselfsup 0.x, ``mmselfsup/models/utils/multi_pooling.py``, ``MultiPooli
 ``pool_type='specified'``. The reference uses them in both places that pool per-stage features, and so does this
 project: the VOC07 (low-shot) SVM feature extraction (``tools/analysis/voc_svm.py``; mmselfsup 0.x
 ``configs/benchmarks/classification/svm_voc07.py`` ``pool_cfg``) and the per-stage linear heads
-(:class:`~simsiam_mm.models.MultiStageLinearHead`; mmselfsup 0.x ``_base_/models/resnet50_multihead.py``
+(:class:`~simsiam_mm.evaluation.MultiStageLinearHead`; mmselfsup 0.x ``_base_/models/resnet50_multihead.py``
 ``MultiClsHead(pool_type='specified')``).
 
 At the protocol's 224 px input the stages are 112, 56, 28, 14 and 7 px wide (feature1 = the stem before the

@@ -44,5 +44,5 @@ default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2000, max_keep_ckp
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # simsiam_mm imports mmpretrain.models (which registers ResLayerExtraNorm in mmdet) and lets torch >= 2.6 read
-# our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+# our checkpoints with weights_only=True (simsiam_mm/checkpoint.py)
 custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)

@@ -33,5 +33,5 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
-# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/engine/checkpoint.py)
+# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/checkpoint.py)
 custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
