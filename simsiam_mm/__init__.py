@@ -3,9 +3,8 @@
 Importing the package registers every class in the ``simsiam_mm`` registry scope; configs do it with
 ``custom_imports=dict(imports=['simsiam_mm'], allow_failed_imports=False)``.
 """
-from .version import __version__  # noqa: E402,F401  (the one version source)
-
 from .quiet import install_warning_filters  # noqa: E402
+from .version import __version__  # noqa: E402,F401  (the one version source)
 
 install_warning_filters()  # before mmpretrain's imports and any config read
 

@@ -13,10 +13,11 @@ from mmengine.hooks import Hook
 from torch import nn
 
 import simsiam_mm  # noqa: F401  (registers the modules)
-from conftest import REPO, pretrain, tiny_pretrain_cfg, tiny_simsiam
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.models import CrossEntropySimilarity, SimSiamHead, SimSiamPredictor, SimSiamProjector
 from simsiam_mm.registry import HOOKS
+
+from conftest import REPO, pretrain, tiny_pretrain_cfg, tiny_simsiam
 
 BN1D = dict(type='BN1d')
 RUNNER = REPO / 'tools/analysis/ablations.py'

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from simsiam_mm.evaluation.downstream import load_backbone_state, set_data_root, set_pretrained, smoke_cfg
 from simsiam_mm.checkpoint import check_weights
 from simsiam_mm.errors import CheckpointError
+from simsiam_mm.evaluation.downstream import load_backbone_state, set_data_root, set_pretrained, smoke_cfg
+
+from conftest import REPO
 
 DET = REPO / 'configs/benchmarks/mmdetection'
 SEG = REPO / 'configs/benchmarks/mmsegmentation'

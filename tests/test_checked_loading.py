@@ -11,10 +11,17 @@ import pytest
 import torch
 import torchvision
 
-from conftest import QUICK_CONFIG, REPO
-from simsiam_mm.checkpoint import (check_weights, checkpoint_format, load_backbone, read_checkpoint, state_dict_of,
-                                   strip_prefix)
+from simsiam_mm.checkpoint import (
+    check_weights,
+    checkpoint_format,
+    load_backbone,
+    read_checkpoint,
+    state_dict_of,
+    strip_prefix,
+)
 from simsiam_mm.errors import CheckpointError
+
+from conftest import QUICK_CONFIG, REPO
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
@@ -126,8 +133,9 @@ def test_prefix_and_check_messages():
 
 def test_checked_pretrained_resolves_from_every_scope():
     """Configs of mmpretrain, mmdet and mmseg name ``CheckedPretrained`` plainly once simsiam_mm is imported."""
-    import simsiam_mm  # noqa: F401
     from mmengine.registry import WEIGHT_INITIALIZERS, DefaultScope
+
+    import simsiam_mm  # noqa: F401
     for scope in ('mmpretrain', 'mmdet', 'mmseg', 'simsiam_mm', 'mmengine'):
         with DefaultScope.overwrite_default_scope(scope):
             init = WEIGHT_INITIALIZERS.build(dict(type='CheckedPretrained', checkpoint='x.pth', prefix='backbone.'))
@@ -137,10 +145,11 @@ def test_checked_pretrained_resolves_from_every_scope():
 def test_checked_pretrained_survives_mmpretrain_zero_init_residual(tmp_path):
     """mmpretrain's ResNet zeroes each block's last BN after its initializers ran, unless the init type is exactly
     'Pretrained': CheckedPretrained must keep the loaded weights (zero_init_residual=True is mmpretrain's default)."""
-    import simsiam_mm  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.models import ResNet
     from mmpretrain.registry import MODELS
+
+    import simsiam_mm  # noqa: F401
     torch.manual_seed(0)
     source = ResNet(depth=18)
     for m in source.modules():

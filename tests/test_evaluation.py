@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO, tiny_pretrain_cfg
 from mmengine.config import Config
 
 import simsiam_mm  # noqa: F401
 from simsiam_mm.evaluation import knn as knn_lib
 from simsiam_mm.evaluation import svm
 from simsiam_mm.registry import MODELS
+
+from conftest import REPO, tiny_pretrain_cfg
 
 BENCHMARK_CONFIGS = sorted((REPO / 'configs/benchmarks/classification').rglob('*.py'))
 

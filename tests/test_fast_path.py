@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_pretrain_cfg, tiny_sizes
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
@@ -22,6 +21,8 @@ import simsiam_mm  # noqa: F401
 from simsiam_mm.engine import AutocastOptimWrapper
 from simsiam_mm.models import SimSiamDataPreprocessor
 from simsiam_mm.registry import MODELS
+
+from conftest import REPO, tiny_pretrain_cfg, tiny_sizes
 
 ITERS, BATCH, WIDTH, D = 50, 16, 8, 64
 # Stated tolerances (bf16 keeps 8 significant bits, ~0.4% per rounding):

@@ -6,13 +6,14 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
 from mmengine.optim.scheduler import CosineAnnealingLR
+from mmengine.registry import DefaultScope
 
 import simsiam_mm  # noqa: F401
-from conftest import pretrain, tiny_pretrain_cfg, tiny_simsiam
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import HOOKS
+
+from conftest import pretrain, tiny_pretrain_cfg, tiny_simsiam
 
 
 @pytest.fixture(autouse=True)

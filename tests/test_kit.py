@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, require_data
 
 BUILD = REPO / 'tools/kit/build_kit.py'

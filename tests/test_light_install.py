@@ -1,6 +1,7 @@
 """The light install (``tools/install.sh --lite``: mmcv-lite, no mmdet/mmsegmentation) covers everything but the
 downstream benchmarks: nothing outside ``simsiam_mm/evaluation/downstream.py`` and ``tools/benchmarks`` imports
-``mmcv.ops``, mmdet or mmseg, statically or at run time. Tests that need the full stack carry ``@pytest.mark.full_stack``."""
+``mmcv.ops``, mmdet or mmseg, statically or at run time. Tests that need the full stack carry
+``@pytest.mark.full_stack``."""
 import ast
 import json
 import math

@@ -21,14 +21,28 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.models import ResNet
 from torch import nn
 
-from conftest import QUICK_CONFIG, REPO, pretrain, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 from simsiam_mm.checkpoint import read_checkpoint, save_atomic, serialize
 from simsiam_mm.errors import CheckpointError
-from simsiam_mm.zoo import (ConversionError, VerificationError, build_model, convert_detectron2_file,
-                            convert_official_file, convert_to_official_file, convert_torchvision_file,
-                            extract_backbone_file, infer_model_cfg, official_to_simsiam_mm, publish_checkpoint,
-                            simsiam_mm_to_detectron2, simsiam_mm_to_official, simsiam_mm_to_torchvision,
-                            torchvision_resnet, verify_published)
+from simsiam_mm.zoo import (
+    ConversionError,
+    VerificationError,
+    build_model,
+    convert_detectron2_file,
+    convert_official_file,
+    convert_to_official_file,
+    convert_torchvision_file,
+    extract_backbone_file,
+    infer_model_cfg,
+    official_to_simsiam_mm,
+    publish_checkpoint,
+    simsiam_mm_to_detectron2,
+    simsiam_mm_to_official,
+    simsiam_mm_to_torchvision,
+    torchvision_resnet,
+    verify_published,
+)
+
+from conftest import QUICK_CONFIG, REPO, pretrain, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
 

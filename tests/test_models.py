@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 import simsiam_mm  # noqa: F401  (registers the modules)
-from conftest import tiny_head, tiny_simsiam
 from simsiam_mm.models import NegativeCosineSimilarity, SimSiamPredictor, SimSiamProjector, collapse_std
+
+from conftest import tiny_head, tiny_simsiam
 
 BN1D = dict(type='BN1d')
 

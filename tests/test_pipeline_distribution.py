@@ -36,9 +36,15 @@ from PIL import Image
 from scipy.stats import ks_2samp
 
 import simsiam_mm  # noqa: F401
-from simsiam_mm.datasets.fast_pipeline import (FastColorJitter, FastGaussianBlur, FastLoadImageFromFile,
-                                               FastRandomFlip, FastRandomGrayscale, FastRandomResizedCrop,
-                                               draft_reduction)
+from simsiam_mm.datasets.fast_pipeline import (
+    FastColorJitter,
+    FastGaussianBlur,
+    FastLoadImageFromFile,
+    FastRandomFlip,
+    FastRandomGrayscale,
+    FastRandomResizedCrop,
+    draft_reduction,
+)
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.models import BatchAugDataPreprocessor, SimSiamDataPreprocessor
 from simsiam_mm.registry import TRANSFORMS

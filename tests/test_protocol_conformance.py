@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from mmengine.config import Config
 from torch import nn
 
 import simsiam_mm  # noqa: F401
 from simsiam_mm.evaluation import MultiStageLinearHead, svm
 from simsiam_mm.evaluation.pooling import check_pool_input, stage_pool
+
+from conftest import REPO
 
 CLS = REPO / 'configs/benchmarks/classification'
 PLACES = CLS / 'places205/resnet50_multihead-linear-8xb32-steplr-28e_places205.py'

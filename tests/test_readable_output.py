@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA, QUICK_CONFIG, REPO, require_data, tiny_pretrain_cfg
 
 from simsiam_mm.evaluation.progress import track
+
+from conftest import DATA, QUICK_CONFIG, REPO, require_data, tiny_pretrain_cfg
 
 PYTHON_ENV = dict(os.environ, PYTHONPATH=str(REPO))
 

@@ -20,12 +20,13 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 
 import simsiam_mm  # noqa: F401  (registers our types)
-from conftest import QUICK_CONFIG, REPO, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
-from simsiam_mm.datasets import SafeLoadImageFromFile
 from simsiam_mm.checkpoint import checkpoint_problem
+from simsiam_mm.datasets import SafeLoadImageFromFile
 from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
 from simsiam_mm.registry import HOOKS
+
+from conftest import QUICK_CONFIG, REPO, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 
 TINY_MODEL = tiny_sizes(width=8, dim=64, hid=64)  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
@@ -463,7 +464,8 @@ def test_pretrained_checkpoint_whose_backbone_keys_match_nothing(tmp_path):
                                               r"load its backbone with prefix='backbone\.'"):
         no_prefix.init_weights()
     wrong_prefix = backbone(prefix='encoder.')
-    with pytest.raises(CheckpointError, match=r"no tensor starts with 'encoder\.' .*its keys start with \['backbone\.', "):
+    with pytest.raises(CheckpointError,
+                       match=r"no tensor starts with 'encoder\.' .*its keys start with \['backbone\.', "):
         wrong_prefix.init_weights()
     wider = MODELS.build(dict(type='ResNet_CIFAR', depth=18, init_cfg=dict(  # full width: every shape differs
         type='CheckedPretrained', checkpoint=str(ckpt), prefix='backbone.')))

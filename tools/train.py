@@ -6,8 +6,7 @@ import os
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 
-from simsiam_mm.engine.config_check import (check_batch_size, check_config, check_values, check_work_dir,
-                                            load_config)
+from simsiam_mm.engine.config_check import check_batch_size, check_config, check_values, check_work_dir, load_config
 from simsiam_mm.engine.launch import merge_args, prepare_distributed
 from simsiam_mm.engine.resume import check_resume, check_train_data
 from simsiam_mm.engine.runner import SimSiamRunner

@@ -1,5 +1,11 @@
-from .fast_pipeline import (FastColorJitter, FastGaussianBlur, FastLoadImageFromFile, FastRandomFlip,
-                            FastRandomGrayscale, FastRandomResizedCrop)
+from .fast_pipeline import (
+                            FastColorJitter,
+                            FastGaussianBlur,
+                            FastLoadImageFromFile,
+                            FastRandomFlip,
+                            FastRandomGrayscale,
+                            FastRandomResizedCrop,
+)
 from .loading import SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 

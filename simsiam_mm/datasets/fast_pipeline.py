@@ -1,10 +1,10 @@
 """A faster two-view MoCo v2 pipeline with the same augmentation distribution as mmpretrain's.
 
-Each transform here subclasses the mmpretrain / mmcv transform it replaces and keeps that class's random-parameter
-code (``rand_crop_params``, ``_rand_params``, ``_random_prob``, ``random_disable``, ``random_magnitude``, drawing from
-the same global generators), so the parameters are drawn from the same distributions, in the same way, and
-:class:`~simsiam_mm.datasets.SeedSampleRNG` (the pipeline's first step) still makes them a function of the sample. Only how the
-pixels are computed changes:
+Each transform here subclasses the mmpretrain / mmcv transform it replaces and keeps that class's random-parameter code
+(``rand_crop_params``, ``_rand_params``, ``_random_prob``, ``random_disable``, ``random_magnitude``, drawing from the
+same global generators), so the parameters are drawn from the same distributions, in the same way, and
+:class:`~simsiam_mm.datasets.SeedSampleRNG` (the pipeline's first step) still makes them a function of the sample. Only
+how the pixels are computed changes:
 
 - :class:`FastLoadImageFromFile` decodes a JPEG with OpenCV (libjpeg-turbo, straight to BGR, no copy); when the
   image is large enough that even the smallest crop RandomResizedCrop can draw still covers the output at 1/2, 1/4
@@ -16,10 +16,10 @@ pixels are computed changes:
   antialias=True)``, an AVX2 port of Pillow-SIMD's; within a few levels of Pillow's) or, when the crop is enlarged
   in both directions (no antialiasing then), OpenCV's bilinear.
 - :class:`FastColorJitter`, :class:`FastRandomGrayscale`, :class:`FastGaussianBlur` and :class:`FastRandomFlip`
-  work on the small uint8 crop with OpenCV: lookup tables for brightness and contrast, a saturating blend for
-  saturation (all truncated like Pillow's blends), an 8-bit HSV round trip for hue (OpenCV's hue mapped onto Pillow's steps by a lookup table),
-  a truncated weighted sum for grayscale, a separable Gaussian (sigma = Pillow's ``GaussianBlur`` radius), a
-  contiguous flip.
+  work on the small uint8 crop with OpenCV: lookup tables for brightness and contrast, a saturating blend for saturation
+  (all truncated like Pillow's blends), an 8-bit HSV round trip for hue (OpenCV's hue mapped onto Pillow's steps by a
+  lookup table), a truncated weighted sum for grayscale, a separable Gaussian (sigma = Pillow's ``GaussianBlur``
+  radius), a contiguous flip.
 
 The output is the reference's: each view HxWx3 uint8 in BGR order, packed by ``PackInputs``. For the same random
 draws, pixel values differ from mmpretrain's by rounding (hue within a few 8-bit steps; the blur's kernel is a true

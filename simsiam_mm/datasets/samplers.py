@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from mmengine.dataset import DefaultSampler
-
 from mmcv.transforms import BaseTransform
+from mmengine.dataset import DefaultSampler
 
 from simsiam_mm.errors import DataError
 from simsiam_mm.registry import DATA_SAMPLERS, TRANSFORMS

@@ -25,6 +25,7 @@ from mmengine.logging import print_log
 from simsiam_mm.engine.config_check import merge_options
 from simsiam_mm.errors import ERROR_DIR_ENV
 
+
 def prepare_distributed(cfg: Config, launcher: str) -> None:
     """Make ``launcher='pytorch'`` work where CUDA is absent: DDP over gloo on CPU processes.
 

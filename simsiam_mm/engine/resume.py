@@ -23,8 +23,15 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from torch import nn
 
-from simsiam_mm.checkpoint import (TMP_SUFFIX, atomic_write_text, check_resume_checkpoint, check_weights,
-                                   checkpoints_in, commit_file, read_checkpoint)
+from simsiam_mm.checkpoint import (
+    TMP_SUFFIX,
+    atomic_write_text,
+    check_resume_checkpoint,
+    check_weights,
+    checkpoints_in,
+    commit_file,
+    read_checkpoint,
+)
 from simsiam_mm.errors import CheckpointError, DataError, WorkDirError
 from simsiam_mm.quiet import dropped_log_messages
 from simsiam_mm.registry import HOOKS

@@ -1,7 +1,14 @@
 from .batch_augment import BatchAugDataPreprocessor
 from .data_preprocessor import SimSiamDataPreprocessor
-from .simsiam import (CrossEntropySimilarity, NegativeCosineSimilarity, SimSiam, SimSiamHead, SimSiamPredictor,
-                      SimSiamProjector, collapse_std)
+from .simsiam import (
+                      CrossEntropySimilarity,
+                      NegativeCosineSimilarity,
+                      SimSiam,
+                      SimSiamHead,
+                      SimSiamPredictor,
+                      SimSiamProjector,
+                      collapse_std,
+)
 from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
 __all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',

@@ -23,8 +23,8 @@ from mmengine.config import Config
 
 import simsiam_mm
 from simsiam_mm.checkpoint import atomic_write_bytes, read_checkpoint, serialize, state_dict_of
-from simsiam_mm.zoo.model import build_model, load_strict
 from simsiam_mm.errors import CheckpointError
+from simsiam_mm.zoo.model import build_model, load_strict
 from simsiam_mm.zoo.report import ConversionError
 
 #: meta entries worth publishing (mmengine's Runner writes these).

@@ -24,10 +24,10 @@ from mmengine.logging import MMLogger
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
+from mmpretrain.structures import DataSample
 from PIL import Image
 
 import simsiam_mm  # noqa: F401  (registers CPUSyncBN and the SimSiam parts)
-from mmpretrain.structures import DataSample
 from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.registry import MODELS
 

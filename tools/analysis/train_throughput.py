@@ -6,13 +6,13 @@ batch, resolution and thread count. Iterations are interleaved (round r runs one
 order rotated by r: ABC, BCA, CAB, ...), so load from other processes on a shared machine hits every variant alike;
 the first ``--warmup`` rounds are dropped and the median of the remaining ``--iters`` is reported.
 
-Per variant: images/s (one image = two views through the encoder), median seconds waiting for the batch (data)
-and in ``model.train_step`` (step: preprocessing, forward of both views, backward, optimizer), memory (the bytes
-autograd saves for backward in one step; peak memory: on CPU the resident-set high-water mark of its steps, which
-counts every variant's model since they share the process, on GPU ``max_memory_allocated``), and the achieved FLOP/s of the step (FLOPs counted once per case with
-``torch.utils.flop_counter.FlopCounterMode``) against the machine's float32 and bfloat16 ``torch.mm`` peak measured
-here. Also checks that the two-view pipeline decodes each image once (the load step before ``MultiView``) and
-times it against decoding once per view.
+Per variant: images/s (one image = two views through the encoder), median seconds waiting for the batch (data) and in
+``model.train_step`` (step: preprocessing, forward of both views, backward, optimizer), memory (the bytes autograd saves
+for backward in one step; peak memory: on CPU the resident-set high-water mark of its steps, which counts every
+variant's model since they share the process, on GPU ``max_memory_allocated``), and the achieved FLOP/s of the step
+(FLOPs counted once per case with ``torch.utils.flop_counter.FlopCounterMode``) against the machine's float32 and
+bfloat16 ``torch.mm`` peak measured here. Also checks that the two-view pipeline decodes each image once (the load step
+before ``MultiView``) and times it against decoding once per view.
 
 Variants (``--variants``):
 
@@ -369,6 +369,7 @@ def step_flops(variant: Variant) -> int:
 def pipeline_check(case: dict, args: argparse.Namespace, n: int = 32) -> dict:
     """Decode once + augment twice (our pipeline) against decoding once per view: decodes counted and timed."""
     from mmpretrain.datasets import CustomDataset
+
     from simsiam_mm.registry import TRANSFORMS
     loader = loader_config(Config(), 'ours', case, args)
     pipeline = copy.deepcopy(loader['dataset']['pipeline'])

@@ -1,12 +1,12 @@
 """VOC07 linear-SVM (and low-shot SVM) classification mAP of a checkpoint's frozen features of any stage.
 
-Protocol of Goyal et al. 2019 as run by mmselfsup 0.x (see ``simsiam_mm/evaluation/svm.py``): stage ``--stage`` in
-1..5 (feature1 = the stem before the max-pool, feature2..5 = res2..res5) of images resized short side 256 then to
-224x224 (no crop), average-pooled with the reference's fixed windows (``simsiam_mm/evaluation/pooling.py``;
-12/6/4/3/2 px, ~9k dims for ResNet-50), l2-normalised; one LinearSVC per class on trainval (difficult-only images are negatives)
-with the cost picked from 1, 10, 100, 0.5^4..0.5^19 by 3-fold ``cross_val_score`` AP, mean AP over the 20 classes on
-test (difficult-only ignored). ``--low-shot`` adds k = 1..96 positives per class with ``--draws`` random draws (mean
-mAP reported at the best cost).
+Protocol of Goyal et al. 2019 as run by mmselfsup 0.x (see ``simsiam_mm/evaluation/svm.py``): stage ``--stage`` in 1..5
+(feature1 = the stem before the max-pool, feature2..5 = res2..res5) of images resized short side 256 then to 224x224 (no
+crop), average-pooled with the reference's fixed windows (``simsiam_mm/evaluation/pooling.py``; 12/6/4/3/2 px, ~9k dims
+for ResNet-50), l2-normalised; one LinearSVC per class on trainval (difficult-only images are negatives) with the cost
+picked from 1, 10, 100, 0.5^4..0.5^19 by 3-fold ``cross_val_score`` AP, mean AP over the 20 classes on test
+(difficult-only ignored). ``--low-shot`` adds k = 1..96 positives per class with ``--draws`` random draws (mean mAP
+reported at the best cost).
 
 Examples::
 

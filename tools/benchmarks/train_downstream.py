@@ -8,12 +8,11 @@ or through ``tools/benchmarks/{mmdetection,mmsegmentation}/dist_train.sh CONFIG 
 PRETRAIN is a checkpoint of our pretraining (``tools/train.py`` writes it): only its ``backbone.*`` tensors are used.
 They are saved as ``WORK_DIR/pretrain_backbone.pth`` and every module the config initialises with
 ``init_cfg=dict(type='CheckedPretrained', prefix='backbone.')`` (the backbone; also the res5 head of the C4 detectors)
-loads that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and at initialisation when
-a module's tensors do not match the checkpoint's by name and shape (:mod:`simsiam_mm.engine.pretrained`). At the end the final metrics are
-printed as a table and written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same command runs on the
-CPU: one process reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo. ``--smoke`` shrinks
-the run to a few iterations at a tiny image scale (what the tests run).
-"""
+loads that file. The run stops before training when PRETRAIN has no ``backbone.*`` tensor, and at initialisation when a
+module's tensors do not match the checkpoint's by name and shape (:mod:`simsiam_mm.engine.pretrained`). At the end the
+final metrics are printed as a table and written to ``WORK_DIR.json`` (next to the work dir). Without CUDA the same
+command runs on the CPU: one process reverts SyncBN to BN, several (``dist_train.sh CONFIG PRETRAIN 2``) use gloo.
+``--smoke`` shrinks the run to a few iterations at a tiny image scale (what the tests run). """
 import argparse
 import json
 import math
@@ -27,18 +26,25 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from simsiam_mm.evaluation.downstream import (LastMetricsHook, load_backbone_state, save_backbone_checkpoint,
-                                              set_data_root, set_pretrained, smoke_cfg)
 from simsiam_mm.engine.config_check import check_dataloader_paths, load_config, merge_options
 from simsiam_mm.engine.launch import prepare_distributed
 from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.engine.runner import SimSiamRunner
 from simsiam_mm.errors import add_debug_flag, cli_main
+from simsiam_mm.evaluation.downstream import (
+    LastMetricsHook,
+    load_backbone_state,
+    save_backbone_checkpoint,
+    set_data_root,
+    set_pretrained,
+    smoke_cfg,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Fine-tune a downstream benchmark from a SimSiam checkpoint')
-    parser.add_argument('config', help='benchmark config under configs/benchmarks/mmdetection or configs/benchmarks/mmsegmentation')
+    parser.add_argument('config',
+                        help='a config under configs/benchmarks/mmdetection or configs/benchmarks/mmsegmentation')
     parser.add_argument('pretrain', help='SimSiam checkpoint (its backbone.* tensors initialise the model)')
     parser.add_argument(
         '--work-dir', help='default: work_dirs/benchmarks/<config name>/<checkpoint name>; metrics go to WORK_DIR.json')

@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, tarfile.TarError) as e:
             data, results['error'] = None, f'data: {e}'
         if data:
-            if not env.get('cuda_available') is True and not args.tiny:
+            if env.get('cuda_available') is not True and not args.tiny:
                 print('[kit] no CUDA device: the measurements run on the CPU (slow; they stop at the budget)')
             reserve = 60 if args.tiny else 0.55 * args.budget_s  # the CIFAR run's share
             for mode in ('gpu_data', 'loader'):
