@@ -122,7 +122,7 @@ def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> No
     bad = tmp_path / 'encoder_only.pth'
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
     proc = train_downstream(str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke')
-    assert proc.returncode != 0 and 'CheckpointError' in proc.stderr
+    assert proc.returncode != 0 and 'train_downstream.py: error: ' in proc.stderr and 'Traceback' not in proc.stderr
     assert re.search('encoder_only.pth.*backbone.*official_to_simsiam_mm.py', proc.stderr)
     assert not (tmp_path / 'wd.json').exists()
     with pytest.raises(CheckpointError, match='missing.pth: cannot read the pretrained checkpoint: no such file'):
@@ -203,7 +203,7 @@ def test_cpu_path_from_nothing_to_a_smoke_run(cifar10_root: Path, downstream_roo
          str(tmp_path / 'voc12aug'), '--data-root', str(voc12), '--smoke', '--smoke-size', '64'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert down.returncode == 0, down.stderr[-3000:]
-    assert '| mIoU |' in down.stdout and 'tensors equal the checkpoint' in down.stdout
+    assert '| mIoU |' in down.stdout and re.search(r'backbone: (\d+)/\1 tensors loaded', down.stdout)
     assert json.loads((tmp_path / 'voc12aug.json').read_text())['iters'] == 2
 
 

@@ -10,7 +10,6 @@ import inspect
 import math
 import os
 import os.path as osp
-from collections.abc import Iterator
 from typing import Any
 
 import torch.distributed as dist
@@ -104,78 +103,52 @@ def _check_typed(cfg: dict, path: str, registry: Registry, signature: bool = Tru
     return obj
 
 
-def _walk_model(cfg: Any, path: str) -> None:
-    """Every typed dict under ``model``: MODELS (signature checked), ``init_cfg``: WEIGHT_INITIALIZERS."""
-    if isinstance(cfg, (list, tuple)):
-        for i, v in enumerate(cfg):
-            _walk_model(v, f'{path}[{i}]')
+#: The one table that drives the walk: a key -> the registry that builds the typed dicts under it, at the top level of
+#: the config (TOP) or at any depth (NESTED). Children of a key not in the table are built by the same registry inside
+#: the model and a pipeline (nested modules, wrapper transforms such as MultiView/RandomApply) and under
+#: ``default_hooks`` (one hook per name), and by none elsewhere (plain options such as ``data_prefix``, a hook's own
+#: arguments), where the walk goes on only to find nested table keys.
+TOP_REGISTRY: dict[str, Registry] = {
+    'model': R.MODELS, 'train_cfg': R.LOOPS, 'val_cfg': R.LOOPS, 'test_cfg': R.LOOPS,
+    'custom_hooks': R.HOOKS, 'default_hooks': R.HOOKS, 'param_scheduler': R.PARAM_SCHEDULERS,
+    'val_evaluator': R.METRICS, 'test_evaluator': R.METRICS,
+}
+NESTED_REGISTRY: dict[str, Registry] = {
+    'init_cfg': R.WEIGHT_INITIALIZERS, 'dataset': R.DATASETS, 'datasets': R.DATASETS, 'sampler': R.DATA_SAMPLERS,
+    'pipeline': R.TRANSFORMS, 'transforms': R.TRANSFORMS,
+}
+INHERITED = (R.MODELS, R.TRANSFORMS)  # registries whose untabled descendants are built by them too
+CONTAINERS = {'default_hooks'}  # a dict of name -> hook: its values (only) are built by the key's registry
+
+
+def _walk(node: Any, path: str, registry: Registry | None, signature: bool = True) -> None:
+    """Check every typed dict under ``node`` against the registry the key table assigns it."""
+    if isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            _walk(v, f'{path}[{i}]', registry, signature)
         return
-    if not isinstance(cfg, dict):
+    if not isinstance(node, dict):
         return
-    name = path.rsplit('.', 1)[-1]
-    if 'type' in cfg:
-        if name.startswith('init_cfg'):
-            _check_typed(cfg, path, R.WEIGHT_INITIALIZERS)
-            return
-        _check_typed(cfg, path, R.MODELS, signature=name not in TYPE_ONLY_KEYS)
-    for k, v in cfg.items():
-        if isinstance(v, (dict, list, tuple)):
-            _walk_model(v, f'{path}.{k}')
-
-
-def _walk_pipeline(pipeline: Any, path: str) -> None:
-    """Transforms, including those nested in wrappers (MultiView's list of lists, RandomApply)."""
-    if isinstance(pipeline, (list, tuple)):
-        for i, v in enumerate(pipeline):
-            _walk_pipeline(v, f'{path}[{i}]')
-    elif isinstance(pipeline, dict) and 'type' in pipeline:
-        _check_typed(pipeline, path, R.TRANSFORMS)
-        for k, v in pipeline.items():
-            if isinstance(v, (list, tuple, dict)):
-                _walk_pipeline(v, f'{path}.{k}')
-
-
-def _walk_dataset(cfg: Any, path: str) -> None:
-    if not isinstance(cfg, dict):
-        return
-    _check_typed(cfg, path, R.DATASETS)
-    for k, v in cfg.items():
-        if k == 'pipeline':
-            _walk_pipeline(v, f'{path}.pipeline')
-        elif k == 'dataset':
-            _walk_dataset(v, f'{path}.dataset')
-        elif k == 'datasets' and isinstance(v, (list, tuple)):
-            for i, d in enumerate(v):
-                _walk_dataset(d, f'{path}.datasets[{i}]')
-
-
-def _as_list(cfg: Any) -> list:
-    return list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
-
-
-def _typed_entries(cfg: Config) -> Iterator[tuple[str, Any, Registry]]:
-    """(path, sub-config, registry) for the typed sections outside the model and the data."""
-    for name in ('train_cfg', 'val_cfg', 'test_cfg'):
-        if isinstance(cfg.get(name), dict) and 'type' in cfg[name]:
-            yield name, cfg[name], R.LOOPS
-    for i, h in enumerate(_as_list(cfg.get('custom_hooks') or [])):
-        yield f'custom_hooks[{i}]', h, R.HOOKS
-    for k, h in (cfg.get('default_hooks') or {}).items():
-        if isinstance(h, dict):
-            yield f'default_hooks.{k}', h, R.HOOKS
-    scheds = cfg.get('param_scheduler')
-    if scheds is not None and not isinstance(scheds, dict) or isinstance(scheds, dict) and 'type' in scheds:
-        for i, s in enumerate(_as_list(scheds)):
-            yield f'param_scheduler[{i}]', s, R.PARAM_SCHEDULERS
-    for name in ('val_evaluator', 'test_evaluator'):
-        for i, m in enumerate(_as_list(cfg.get(name) or [])):
-            if isinstance(m, dict) and 'type' in m:
-                yield f'{name}[{i}]', m, R.METRICS
+    if registry is not None and 'type' in node:
+        _check_typed(node, path, registry, signature)
+    for key, value in node.items():
+        if not isinstance(value, (dict, list, tuple)) or key == 'type':
+            continue
+        if key in NESTED_REGISTRY:
+            child = NESTED_REGISTRY[key]
+        elif registry in INHERITED or path in CONTAINERS:
+            child = registry
+        else:
+            child = None
+        _walk(value, f'{path}.{key}', child, signature=key not in TYPE_ONLY_KEYS)
 
 
 def check_config(cfg: Config) -> None:
     """Raise :class:`ConfigError` for a misspelt top-level key, an unregistered ``type`` anywhere in the model, data,
     hooks, schedulers, loops and optimizer, a key that the built class does not accept, or a missing data folder.
+
+    One walk over the config (:func:`_walk`), driven by :data:`TOP_REGISTRY` and :data:`NESTED_REGISTRY`; the
+    dataloaders' own keys and the optim wrapper (a default type, a string ``constructor``) are checked beside it.
 
     Examples:
         >>> cfg = Config.fromfile('configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py')
@@ -189,30 +162,27 @@ def check_config(cfg: Config) -> None:
         if key not in RUNNER_KEYS and nearest(key, RUNNER_KEYS, n=1, cutoff=0.8):
             raise ConfigError(f'Unknown top-level config key {key!r} (the Runner would silently ignore it); '
                               f'{_hint(key, RUNNER_KEYS)}.')
-    if cfg.get('model') is not None:
-        _walk_model(cfg.model, 'model')
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
-        if not isinstance(loader, dict):
-            continue
-        for k in loader:
-            if k not in DATALOADER_KEYS:
-                raise ConfigError(f'{name}.{k}: unknown dataloader key; {_hint(k, DATALOADER_KEYS)}.')
-        if isinstance(loader.get('sampler'), dict):
-            _check_typed(loader.sampler, f'{name}.sampler', R.DATA_SAMPLERS)
-        _walk_dataset(loader.get('dataset'), f'{name}.dataset')
-        check_data_paths(loader.get('dataset'), f'{name}.dataset')
-    for path, sub, registry in _typed_entries(cfg):
-        if isinstance(sub, dict):
-            _check_typed(sub, path, registry)
+        if isinstance(loader, dict):
+            for k in loader:
+                if k not in DATALOADER_KEYS:
+                    raise ConfigError(f'{name}.{k}: unknown dataloader key; {_hint(k, DATALOADER_KEYS)}.')
     optim = cfg.get('optim_wrapper')
     if isinstance(optim, dict):
-        if isinstance(optim.get('optimizer'), dict):
-            _check_typed(optim.optimizer, 'optim_wrapper.optimizer', R.OPTIMIZERS)
         if isinstance(optim.get('constructor'), str):
             _check_typed(dict(type=optim.constructor), 'optim_wrapper.constructor', R.OPTIM_WRAPPER_CONSTRUCTORS)
         wrapper = {k: v for k, v in optim.items() if k not in ('optimizer', 'constructor', 'paramwise_cfg')}
         _check_typed(dict(wrapper, type=optim.get('type', 'OptimWrapper')), 'optim_wrapper', R.OPTIM_WRAPPERS)
+    for key in cfg.keys():
+        value = cfg.get(key)
+        if key == 'optim_wrapper' and isinstance(value, dict):  # its own dict is checked above, with a default type
+            _walk(value.get('optimizer'), 'optim_wrapper.optimizer', R.OPTIMIZERS)
+        elif isinstance(value, (dict, list, tuple)):
+            _walk(value, key, TOP_REGISTRY.get(key))
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if isinstance(cfg.get(name), dict):
+            check_data_paths(cfg[name].get('dataset'), f'{name}.dataset')
 
 
 def check_data_paths(dataset: Any, path: str, ann_files: bool = False) -> None:
