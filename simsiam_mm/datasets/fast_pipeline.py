@@ -36,12 +36,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import RandomFlip, RandomGrayscale
-from mmengine import fileio
 from mmpretrain.datasets.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
 from PIL import Image
 
 from simsiam_mm.datasets.loading import EXIF_ORIENTATION, SafeLoadImageFromFile, decode_rgb
-from simsiam_mm.errors import ConfigError, CorruptImageError
+from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import TRANSFORMS
 
 DRAFT_REDUCTIONS = (8, 4, 2)  # the DCT scalings libjpeg offers (1/8, 1/4, 1/2), largest first
@@ -136,22 +135,9 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         return dict(out_size=(out_w, out_h), crop_ratio_range=draft_for.get('crop_ratio_range', (0.08, 1.0)),
                     aspect_ratio_range=draft_for.get('aspect_ratio_range', (3. / 4., 4. / 3.)))
 
-    def transform(self, results: dict) -> dict | None:
-        filename = results['img_path']
-        self.num_loaded += 1
-        try:
-            img_bytes = fileio.get(filename, backend_args=self.backend_args)
-        except FileNotFoundError as e:
-            raise CorruptImageError(f'{filename}: the image file listed by the dataset does not exist.') from e
-        try:
-            image = self._decode(img_bytes, filename)
-        except CorruptImageError as e:
-            if not self.skip_corrupt:
-                raise
-            return self._skip(e)
+    def _store(self, results: dict, image: 'DecodedImage') -> None:
         results['img'] = image
-        results['img_shape'] = results['ori_shape'] = image.full_size[::-1]
-        return results
+        results['img_shape'] = results['ori_shape'] = image.full_size[::-1]  # the crop is drawn on the full size
 
     def _decode(self, img_bytes: bytes, filename: str) -> DecodedImage:
         """Decode a complete colour JPEG with OpenCV (libjpeg-turbo, straight to BGR) at the reduced scale where

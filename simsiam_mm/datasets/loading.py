@@ -167,18 +167,23 @@ class SafeLoadImageFromFile(BaseTransform):
         except FileNotFoundError as e:
             raise CorruptImageError(f'{filename}: the image file listed by the dataset does not exist.') from e
         try:
-            rgb = decode_rgb(img_bytes, filename)
+            image = self._decode(img_bytes, filename)
         except CorruptImageError as e:
             if not self.skip_corrupt:
                 raise
             return self._skip(e)
-        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # HxWx3 BGR, as LoadImageFromFile; data_preprocessor to_rgb
+        self._store(results, image)
+        return results
+
+    def _decode(self, img_bytes: bytes, filename: str) -> np.ndarray:
+        """HxWx3 BGR, as ``LoadImageFromFile`` (the data preprocessor's ``to_rgb`` flips it back)."""
+        return cv2.cvtColor(decode_rgb(img_bytes, filename), cv2.COLOR_RGB2BGR)
+
+    def _store(self, results: dict, img: np.ndarray) -> None:
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
-        return results
+        results['img_shape'] = results['ori_shape'] = img.shape[:2]
 
     def _skip(self, error: CorruptImageError) -> None:
         self.num_skipped += 1
