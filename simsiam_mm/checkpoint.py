@@ -291,13 +291,13 @@ def load_checked(module: nn.Module, state: Mapping[str, Tensor], source: str, mi
     return check
 
 
-def load_backbone(model: nn.Module, path: str | os.PathLike, prefix: str = BACKBONE_PREFIX,
-                  min_fraction: float = 1.0) -> WeightsCheck:
-    """Load the ``prefix`` tensors of checkpoint ``path`` into ``model.backbone``, checked: the one way evaluation
-    tools load a pretrained backbone."""
+def load_pretrained(module: nn.Module, path: str | os.PathLike, prefix: str | None = BACKBONE_PREFIX,
+                    min_fraction: float = 1.0) -> WeightsCheck:
+    """Load the ``prefix`` tensors of checkpoint ``path`` into ``module``, checked: the one way pretrained weights are
+    loaded (the evaluation tools' backbone, ``init_cfg=dict(type='CheckedPretrained')``)."""
     source = str(path)
-    state = strip_prefix(state_dict_of(read_checkpoint(source), source), prefix, source)
-    return load_checked(model.backbone, state, source, min_fraction)
+    state = strip_prefix(state_dict_of(read_checkpoint(source, 'pretrained checkpoint'), source), prefix or '', source)
+    return load_checked(module, state, source if not prefix else f"{source} (prefix='{prefix}')", min_fraction)
 
 
 # ----------------------------------------------------------------------------------------------------------- writing

@@ -14,7 +14,7 @@ import torchvision
 from simsiam_mm.checkpoint import (
     check_weights,
     checkpoint_format,
-    load_backbone,
+    load_pretrained,
     read_checkpoint,
     state_dict_of,
     strip_prefix,
@@ -92,7 +92,7 @@ def test_converted_torchvision_file_then_loads(foreign_files, tmp_path):
     from mmpretrain.models import ResNet
     model = torch.nn.Module()
     model.backbone = ResNet(depth=18)
-    check = load_backbone(model, out)
+    check = load_pretrained(model.backbone, out)
     assert len(check.matched) == check.expected and not check.missing
 
 

@@ -15,7 +15,7 @@ from mmengine.model.weight_init import PretrainedInit
 from mmengine.registry import WEIGHT_INITIALIZERS as ROOT_WEIGHT_INITIALIZERS
 from torch import nn
 
-from simsiam_mm.checkpoint import WeightsCheck, load_checked, read_checkpoint, state_dict_of, strip_prefix
+from simsiam_mm.checkpoint import WeightsCheck, load_pretrained
 from simsiam_mm.errors import CheckpointError
 from simsiam_mm.registry import WEIGHT_INITIALIZERS
 
@@ -48,10 +48,7 @@ class CheckedPretrainedInit(PretrainedInit):
         if not source:
             raise CheckpointError("init_cfg.checkpoint: empty, so there are no pretrained weights to load — pass "
                                   "--cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth")
-        state = state_dict_of(read_checkpoint(source, 'pretrained checkpoint'), source)
-        state = strip_prefix(state, self.prefix or '', source)
-        check = load_checked(module, state, source if not self.prefix else f"{source} (prefix='{self.prefix}')",
-                             self.min_fraction)
+        check = load_pretrained(module, source, self.prefix, self.min_fraction)
         if getattr(module, 'zero_init_residual', False):
             # mmpretrain's ResNet.init_weights zeroes the last BN of every block after this initializer ran, unless
             # its init type is exactly 'Pretrained' (mmpretrain/models/backbones/resnet.py); pretrained weights

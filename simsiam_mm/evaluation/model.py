@@ -6,14 +6,14 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-from simsiam_mm.checkpoint import load_backbone
+from simsiam_mm.checkpoint import load_pretrained
 from simsiam_mm.quiet import logger_level
 
 
 def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel:
     """The config's model in eval mode with ``checkpoint``'s backbone loaded, or randomly initialised for 'random'.
 
-    The backbone goes through the project's one weights check (:func:`simsiam_mm.checkpoint.load_backbone`): a
+    The backbone goes through the project's one weights check (:func:`simsiam_mm.checkpoint.load_pretrained`): a
     checkpoint of another architecture, without the ``backbone.`` prefix or in a foreign format is refused, naming
     the file, the tensors that matched and the fix, before any feature is extracted. SyncBN becomes BN (single
     process); a top-level ``data_preprocessor`` is merged into the model as the Runner does.
@@ -34,6 +34,6 @@ def build_frozen_model(cfg: Config, checkpoint: str, seed: int = 0) -> BaseModel
     with logger_level(MMLogger.get_current_instance(), logging.WARNING):
         model.init_weights()
     if checkpoint != 'random':
-        check = load_backbone(model, checkpoint)
+        check = load_pretrained(model.backbone, checkpoint)
         print_log(f'{checkpoint}: {check.summary()}', logger='current')
     return model.eval()
