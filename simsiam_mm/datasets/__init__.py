@@ -1,3 +1,4 @@
+from .cached import CachedDataset
 from .fast_pipeline import (
                             FastColorJitter,
                             FastGaussianBlur,
@@ -10,6 +11,6 @@ from .loading import SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 
 __all__ = [
-    'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale',
+    'CachedDataset', 'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale',
     'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG', 'decode_rgb',
     'sample_seed', 'seed_sample_rngs']

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.ops import roi_align
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from simsiam_mm.models.data_preprocessor import SimSiamDataPreprocessor
@@ -62,22 +63,76 @@ def gaussian_blur(rgb: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
     return x.reshape(n, c, h, w)
 
 
+def random_resized_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float],
+                              ratio: tuple[float, float], device: torch.device | str = 'cpu',
+                              attempts: int = 10) -> Tensor:
+    """Nx4 crop boxes (x1, y1, x2, y2, pixel edges) drawn as mmpretrain's ``RandomResizedCrop`` draws them.
+
+    Per sample: up to ``attempts`` tries of an area fraction uniform in ``scale`` and a log-uniform aspect ratio in
+    ``ratio``; the first try whose rounded size fits is placed uniformly at random; a sample with no fitting try gets
+    the central crop with the ratio clamped to ``ratio`` (mmpretrain's fallback).
+    """
+    area = torch.empty(n, attempts, device=device).uniform_(*scale) * height * width
+    aspect = torch.exp(torch.empty(n, attempts, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1])))
+    w, h = torch.sqrt(area * aspect).round(), torch.sqrt(area / aspect).round()
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.float().argmax(dim=1)  # index of the first fitting try (0 when none fits)
+    w, h = w.gather(1, first[:, None])[:, 0], h.gather(1, first[:, None])[:, 0]
+    x1 = torch.floor(torch.rand(n, device=device) * (width - w + 1))
+    y1 = torch.floor(torch.rand(n, device=device) * (height - h + 1))
+    none_fits = ~fits.any(dim=1)
+    if none_fits.any():  # the central crop, ratio clamped
+        in_ratio = width / height
+        if in_ratio < ratio[0]:
+            cw, ch = width, round(width / ratio[0])
+        elif in_ratio > ratio[1]:
+            cw, ch = round(height * ratio[1]), height
+        else:
+            cw, ch = width, height
+        w, h = torch.where(none_fits, float(cw), w), torch.where(none_fits, float(ch), h)
+        x1 = torch.where(none_fits, float((width - cw) // 2), x1)
+        y1 = torch.where(none_fits, float((height - ch) // 2), y1)
+    return torch.stack([x1, y1, x1 + w, y1 + h], dim=1)
+
+
+def resized_crops(images: Tensor, boxes: Tensor, size: int) -> Tensor:
+    """Nx3xSxS float crops of the Nx3xHxW ``images`` at ``boxes`` (pixel edges), each resized to ``size``.
+
+    ``roi_align`` with an adaptive sampling grid: each output pixel averages bilinear samples spread over its area,
+    so a downscale is filtered (like an antialiased resize), not just subsampled.
+    """
+    rois = torch.cat([torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype)[:, None], boxes], dim=1)
+    return roi_align(images, rois, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
 @MODELS.register_module()
 class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
     """:class:`SimSiamDataPreprocessor` that first applies the MoCo v2 colour augmentation to every training view on
     the device (see the module's docstring); evaluation inputs pass unchanged.
 
+    With ``crop_size`` set it also makes the views: the loader then hands over one Nx3xHxW batch of whole images
+    (e.g. from :class:`~simsiam_mm.datasets.CachedDataset`) and each of ``num_views`` views is a random resized crop
+    (:func:`random_resized_crop_boxes`, resized by :func:`resized_crops`) with a random horizontal flip, before the
+    colour operations.
+
     Args:
         jitter_prob, brightness, contrast, saturation, hue: ``RandomApply(ColorJitter(...), prob=jitter_prob)``.
         gray_prob: ``RandomGrayscale(prob=gray_prob)``.
         blur_prob, blur_sigma: ``GaussianBlur(prob=blur_prob)`` with sigma uniform in ``blur_sigma``.
+        crop_size: output side of the random resized crops made here (None: the loader's views are used as given).
+        crop_scale, crop_ratio, flip_prob, num_views: ``RandomResizedCrop(crop_size, crop_ratio_range=crop_scale,
+            aspect_ratio_range=crop_ratio)``, ``RandomFlip(prob=flip_prob)``, ``MultiView(num_views)``.
         **kwargs: the arguments of :class:`SimSiamDataPreprocessor`.
     """
 
     def __init__(self, *args, jitter_prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
                  saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2, blur_prob: float = 0.5,
-                 blur_sigma: tuple[float, float] = (0.1, 2.0), **kwargs) -> None:
+                 blur_sigma: tuple[float, float] = (0.1, 2.0), crop_size: int | None = None,
+                 crop_scale: tuple[float, float] = (0.2, 1.0), crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 flip_prob: float = 0.5, num_views: int = 2, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.crop_size, self.crop_scale, self.crop_ratio = crop_size, tuple(crop_scale), tuple(crop_ratio)
+        self.flip_prob, self.num_views = flip_prob, num_views
         self.jitter_prob, self.gray_prob, self.blur_prob = jitter_prob, gray_prob, blur_prob
         bounds = [(1 - brightness, 1 + brightness), (1 - contrast, 1 + contrast), (1 - saturation, 1 + saturation),
                   (-hue, hue)]
@@ -88,9 +143,19 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
         if training:
             data = dict(data)
             views = data['inputs']
+            if self.crop_size is not None:
+                images = views.to(self.device).float()  # NxCxHxW whole images
+                views = [self.crop_flip(images) for _ in range(self.num_views)]
             data['inputs'] = ([self.augment(v.to(self.device)) for v in views] if isinstance(views, list)
                               else self.augment(views.to(self.device)))
         return super().forward(data, training)
+
+    def crop_flip(self, images: Tensor) -> Tensor:
+        """NxCxHxW images -> NxCxSxS float views: a random resized crop each, then a random horizontal flip."""
+        n, _, height, width = images.shape
+        boxes = random_resized_crop_boxes(n, height, width, self.crop_scale, self.crop_ratio, images.device)
+        views = resized_crops(images, boxes, self.crop_size)
+        return self._where(torch.rand(n, device=images.device) < self.flip_prob, views.flip(3), views)
 
     def augment(self, views: Tensor) -> Tensor:
         """Nx3xHxW views in the loader's BGR order (uint8 or float in [0, 255]) -> augmented, float, same order."""

@@ -1,133 +1,142 @@
-"""Evidence on real CIFAR-10 that our SimSiam learns and that stop-gradient is what keeps it from collapsing.
+"""Does SimSiam learn on this data, within minutes? Train a recipe config and read kNN against wall-clock time.
 
-Pretrains the CIFAR-10 recipe (``configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py``: ResNet-18
-CIFAR variant, 2-layer projector, predictor with a fixed lr, the same augmentations) cut to a CPU budget, twice from
-the same seed (same initial weights, same batches):
+Given a short-budget config (``configs/simsiam/*-cpu.py``) and an ImageNet-style folder ``DATA/{train,val}/<class>/``,
+this script
 
-    (b) ``simsiam``     our SimSiam (stop-gradient on),
-    (c) ``no_stopgrad`` the same with ``model.head.stop_gradient=False`` (paper Table 1 / Fig. 2: collapses),
+1. describes the data it actually reads (images and classes per split, the image sizes found, the resolution the
+   network sees);
+2. measures two random-initialisation baselines of the same network with the same kNN: after ``init_weights()``
+   (the config's init: Kaiming, zero-init residual BN) and with PyTorch's default init (no ``init_weights()``); the
+   higher one is *the* baseline;
+3. trains the config with ``SimSiamRunner`` (what ``tools/train.py`` runs) and evaluates kNN ``--evals`` times
+   during training and at the end;
+4. writes ``OUT/<name>.{json,md,png}``: the table, and kNN top-1 against wall-clock minutes with both baselines drawn.
 
-and reads, with :class:`KNNEvalHook` every ``--eval-interval`` iterations, the weighted kNN top-1 (k=20, T=0.07,
-avg-pooled last stage) on a class-balanced subset of the CIFAR-10 test split against a class-balanced memory bank from
-the train split. (a) ``random init`` is the kNN of the shared initial weights (the hook's evaluation before the first
-iteration). Writes ``<out>/learning_evidence.{md,json,png}``: the table and loss, z_std*sqrt(d) and kNN against the
-iteration for the three.
+kNN: weighted, k=20, T=0.07, global-average-pooled last stage (``simsiam_mm.evaluation.knn``), the **whole train
+split** as the memory bank and the whole val split as queries, both at the training resolution (the config's
+``knn_pipeline``). Minutes on the x axis are training time without the kNN pauses; the table also gives the wall time
+of training with those pauses, and of the final kNN.
 
-The documented run (docs/evaluation.md: 16 minutes on 2 shared CPU cores; the defaults are the short-budget recipe
-chosen there by measurement: width 16, batch 32, lr 0.5 with 50 warm-up iterations, 1,200 iterations)::
-
-    nice -n 5 python tools/analysis/learning_evidence.py --data-root ../shared/data/cifar10 --out-dir docs
+    python tools/analysis/learning_evidence.py \\
+        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-3k_imagefolder-32px-cpu.py \\
+        --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe
 """
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
 import time
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
-from simsiam_mm.errors import add_debug_flag, cli_main
+from simsiam_mm.errors import ConfigError, MissingPathError, add_debug_flag, cli_main
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py'
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data-root', default='data/cifar10', help='folder with train/ and test/ class folders')
-    p.add_argument('--out-dir', default='docs', help='where the table (md, json) and plot (png) go')
-    p.add_argument('--work-dir', default='work_dirs/learning_evidence')
-    p.add_argument('--iters', type=int, default=1200, help='training iterations per run')
-    p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--lr', type=float, default=0.5, help='peak lr of the encoder (predictor: fixed at this lr)')
-    p.add_argument('--weight-decay', type=float, default=5e-4)
-    p.add_argument('--warmup', type=int, default=50, help='linear warm-up iterations, then cosine to 0')
-    p.add_argument('--width', type=int, default=16, help='ResNet-18 base width (64 = the real ResNet-18)')
-    p.add_argument('--train-images', type=int, default=None, help='class-balanced pretraining subset (per class)')
-    p.add_argument('--eval-interval', type=int, default=200, help='kNN every N iterations (0: no kNN at all)')
-    p.add_argument('--bank-per-class', type=int, default=300, help='kNN memory bank: train images per class')
-    p.add_argument('--test-per-class', type=int, default=200, help='kNN queries: test images per class')
-    p.add_argument('--runs', nargs='+', default=['simsiam', 'no_stopgrad'], choices=['simsiam', 'no_stopgrad'])
+    p.add_argument('config', help='a short-budget config (it must define knn_pipeline)')
+    p.add_argument('--data-root', required=True, help='folder with <train-prefix>/ and <val-prefix>/ class folders')
+    p.add_argument('--train-prefix', default='train')
+    p.add_argument('--val-prefix', default=None, help='default: val/ if it exists, else test/')
+    p.add_argument('--out-dir', default='work_dirs/learning_evidence', help='where <name>.{json,md,png} go')
+    p.add_argument('--name', default=None, help='file name stem (default: <data folder>_seed<seed>)')
+    p.add_argument('--work-dir', default=None, help='training work dir (default: work_dirs/learning_evidence/<name>)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--num-workers', type=int, default=1)
-    p.add_argument('--threads', type=int, default=1,
-                   help='torch threads; 1 avoids oversubscription on a shared 2-core machine (measured 5x faster)')
+    p.add_argument('--holdout-per-class', type=int, default=None,
+                   help='for tuning: kNN queries are this many train images per class (the rest is the bank); the '
+                        'val split is not read')
+    p.add_argument('--evals', type=int, default=5, help='kNN evaluations during training (the last at the end)')
+    p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='torch threads (the loader uses none)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     add_debug_flag(p)
     return p.parse_args(argv)
 
 
-class Recorder(Hook):
-    """Keep every iteration's loss, z_std*sqrt(d) and seconds per iteration."""
+def list_split(root: Path) -> dict[str, list[Path]]:
+    """class folder name -> image files under ``root`` (sorted)."""
+    if not root.is_dir():
+        raise MissingPathError(f'{root}: no such folder — --data-root must hold the split folders '
+                               '(e.g. train/<class>/*.jpg and val/<class>/*.jpg).')
+    return {c.name: sorted(f for f in c.rglob('*') if f.suffix.lower() in IMAGE_EXTENSIONS)
+            for c in sorted(root.iterdir()) if c.is_dir()}
+
+
+def describe_split(root: Path, sample: int = 200) -> dict:
+    """Images and classes of a split, and the image sizes (w x h) found on an evenly spread sample of files."""
+    from PIL import Image
+    classes = list_split(root)
+    files = [f for fs in classes.values() for f in fs]
+    step = max(1, len(files) // sample)
+    sizes = Counter()
+    for f in files[::step]:
+        with Image.open(f) as im:
+            sizes[f'{im.width}x{im.height}'] += 1
+    return dict(path=str(root), images=len(files), classes=len(classes),
+                per_class=dict(sorted(Counter({c: len(fs) for c, fs in classes.items()}).items())),
+                sizes_in_sample=dict(sizes.most_common(5)), sampled_files=len(files[::step]))
+
+
+class Clock(Hook):
+    """Per-iteration loss, z_std*sqrt(d) and training seconds (the kNN pauses are not counted)."""
 
     priority = 'VERY_LOW'
 
     def __init__(self) -> None:
-        self.rows, self._t = [], None
+        self.rows: list[dict] = []
+        self.train_seconds = 0.0
+        self._t = 0.0
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         self._t = time.perf_counter()
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.train_seconds += time.perf_counter() - self._t
         self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
-                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']),
-                              sec=time.perf_counter() - self._t))
+                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']), train_seconds=self.train_seconds))
 
 
-def build_cfg(args: argparse.Namespace, run: str) -> Config:
-    cfg = Config.fromfile(str(CONFIG))
-    cfg.work_dir = str(Path(args.work_dir) / run)
-    cfg.randomness = dict(seed=args.seed)
-    cfg.log_level = 'WARNING'
-    cfg.model.backbone.update(norm_cfg=dict(type='BN'), base_channels=args.width, stem_channels=args.width)
-    cfg.model.neck.update(in_channels=8 * args.width, norm_cfg=dict(type='BN1d'))
-    cfg.model.head.predictor.norm_cfg = dict(type='BN1d')
-    cfg.model.head.stop_gradient = run == 'simsiam'
-    loader = cfg.train_dataloader
-    loader.update(batch_size=args.batch_size, num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
-    loader.dataset.update(data_root=str(args.data_root), data_prefix='train')
-    if args.train_images is not None:
-        from simsiam_mm.evaluation.knn import class_balanced_indices
-        from simsiam_mm.registry import DATASETS
-        labels = DATASETS.build(dict(type='CustomDataset', data_root=str(args.data_root), data_prefix='train',
-                                     pipeline=[])).get_gt_labels()
-        loader.dataset.indices = class_balanced_indices(labels, args.train_images, args.seed)
-    cfg.optim_wrapper.optimizer.update(lr=args.lr, weight_decay=args.weight_decay)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters)
-    cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=args.warmup),
-        dict(type='CosineAnnealingLR', T_max=args.iters - args.warmup, by_epoch=False, begin=args.warmup,
-             end=args.iters),
-    ]
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=args.iters, by_epoch=False)
-    knn_data = dict(type='CustomDataset', data_root=str(args.data_root),
-                    pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
-    cfg.custom_hooks = [dict(type='CollapseMonitorHook', threshold=0.1, patience=20)]
-    if args.eval_interval > 0:
-        cfg.custom_hooks.append(dict(
-            type='KNNEvalHook', interval=args.eval_interval, by_epoch=False, before_train=run == args.runs[0],
-            train_dataset=dict(knn_data, data_prefix='train'), val_dataset=dict(knn_data, data_prefix='test'),
-            num_per_class_train=args.bank_per_class, num_per_class_val=args.test_per_class, seed=args.seed))
-    return cfg
+class TimedKNN(Hook):
+    """kNN at the given iterations, stamped with the training seconds so far (read from :class:`Clock`)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, at: set[int], evaluate, clock: Clock) -> None:
+        self.at, self.evaluate, self.clock = at, evaluate, clock
+        self.history: list[dict] = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 in self.at:
+            start = time.perf_counter()
+            result = self.evaluate(runner.model)
+            self.history.append(dict(iter=runner.iter + 1, minutes=self.clock.train_seconds / 60,
+                                     eval_seconds=time.perf_counter() - start, **result))
+            print(f'kNN after {runner.iter + 1} iterations ({self.clock.train_seconds / 60:.1f} min of training): '
+                  f'top1 {result["top1"]:.2f}', flush=True)
 
 
-def train(cfg: Config) -> tuple[list[dict], list[dict], float]:
-    runner = Runner.from_cfg(cfg)
-    recorder = Recorder()
-    runner.register_hook(recorder)
-    start = time.perf_counter()
-    runner.train()
-    knn_hook = next((h for h in runner.hooks if type(h).__name__ == 'KNNEvalHook'), None)
-    return recorder.rows, knn_hook.history if knn_hook else [], time.perf_counter() - start
+@contextmanager
+def quiet_init_log():
+    """mmengine logs every parameter at INFO during ``init_weights()``: hold its logger at WARNING meanwhile."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
-def machine_description() -> str:
-    """CPU model, core count, load at the start (the CPU may be shared) and torch threads and version."""
+def machine_description(threads: int) -> str:
     model = platform.processor() or platform.machine()
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
@@ -137,31 +146,55 @@ def machine_description() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
-    return (f'{model}, {os.cpu_count()} cores (1-min load average {load:.1f} at the start), '
-            f'{torch.get_num_threads()} torch thread(s), torch {torch.__version__}')
+    return (f'{model}, {os.cpu_count()} cores (1-min load average {load:.1f} at the start), {threads} torch '
+            f'thread(s), torch {torch.__version__}')
+
+
+def load_recipe(args: argparse.Namespace, val_prefix: str, work_dir: Path) -> Config:
+    from simsiam_mm.engine.config_check import load_config, merge_options
+    cfg = merge_options(load_config(args.config), args.cfg_options)
+    if 'knn_pipeline' not in cfg:
+        raise ConfigError(f'{args.config}: defines no knn_pipeline — this script evaluates kNN at the training '
+                          'resolution with it; use a short-budget config (configs/simsiam/*-cpu.py).')
+    dataset = cfg.train_dataloader.dataset
+    inner = dataset.dataset if dataset.type == 'CachedDataset' else dataset
+    inner.update(data_root=str(args.data_root), data_prefix=args.train_prefix)
+    cfg.work_dir = str(work_dir)
+    cfg.randomness = dict(seed=args.seed)
+    cfg.log_level = 'WARNING'
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    return cfg
+
+
+def knn_datasets(cfg: Config, args: argparse.Namespace, val_prefix: str):
+    from simsiam_mm.datasets import CachedDataset
+    from simsiam_mm.registry import DATASETS
+    split = dict(type='CustomDataset', data_root=str(args.data_root), pipeline=cfg.knn_pipeline, test_mode=True)
+    return (CachedDataset(DATASETS.build(dict(split, data_prefix=args.train_prefix))),
+            CachedDataset(DATASETS.build(dict(split, data_prefix=val_prefix))))
 
 
 def plot(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    colors = dict(simsiam='tab:blue', no_stopgrad='tab:red')
-    labels = dict(simsiam='(b) SimSiam', no_stopgrad='(c) no stop-gradient')
-    for run, r in results['runs'].items():
-        it = [row['iter'] for row in r['iters']]
-        for ax, key in zip(axes[:2], ('loss', 'z_std_x_sqrt_d')):
-            ax.plot(it, [row[key] for row in r['iters']], color=colors[run], label=labels[run], lw=0.8)
-        axes[2].plot([h['iter'] for h in r['knn']], [h['top1'] for h in r['knn']], 'o-', color=colors[run],
-                     label=labels[run])
-    if 'random_init' in results:  # absent with --eval-interval 0 (no kNN evaluation at all)
-        axes[2].axhline(results['random_init']['top1'], color='gray', ls='--', label='(a) random init')
-    axes[2].axhline(10, color='black', ls=':', lw=0.8, label='chance')
-    for ax, title in zip(axes, ('loss (-1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'kNN top-1 (%)')):
-        ax.set_title(title)
-        ax.set_xlabel('iteration')
-        ax.legend()
-    fig.suptitle(results['setting'], fontsize=9)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    knn = results['knn']
+    axes[0].plot([0] + [h['minutes'] for h in knn], [results['baselines']['init_weights']['top1']]
+                 + [h['top1'] for h in knn], 'o-', color='tab:blue', label='SimSiam')
+    for key, style, label in (('init_weights', '--', 'random init: init_weights()'),
+                              ('pytorch_default', ':', 'random init: PyTorch default')):
+        axes[0].axhline(results['baselines'][key]['top1'], color='gray', ls=style, label=label)
+    axes[0].axhline(results['baseline_top1'] + 10, color='tab:green', lw=0.8, ls='-.', label='strongest + 10')
+    axes[0].set(title='kNN top-1 (%), full train split as bank', xlabel='training minutes (kNN pauses excluded)')
+    axes[0].legend(fontsize=8)
+    rows = results['iters']
+    axes[1].plot([r['train_seconds'] / 60 for r in rows], [r['loss'] for r in rows], lw=0.6, label='loss')
+    axes[1].plot([r['train_seconds'] / 60 for r in rows], [r['z_std_x_sqrt_d'] for r in rows], lw=0.6,
+                 label='z_std·√d (1 healthy, 0 collapsed)')
+    axes[1].set(title='training', xlabel='training minutes')
+    axes[1].legend(fontsize=8)
+    fig.suptitle(results['setting'], fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -169,44 +202,98 @@ def plot(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import set_random_seed
+
+    from simsiam_mm.engine.runner import SimSiamRunner
+    from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
+    from simsiam_mm.registry import MODELS
     torch.set_num_threads(args.threads)
-    results: dict = dict(args=vars(args), command=' '.join(['python', *sys.argv]) if argv is None else argv,
-                         machine=machine_description(), runs={})
     wall = time.perf_counter()
-    for run in args.runs:
-        cfg = build_cfg(args, run)
-        rows, knn, seconds = train(cfg)
-        if knn and knn[0]['iter'] == 0:
-            results['random_init'] = knn.pop(0)
-        results['runs'][run] = dict(iters=rows, knn=knn, seconds=seconds)
-        last = rows[-1]
-        print(f'{run}: {seconds:.0f} s, final loss {last["loss"]:.3f}, z_std*sqrt(d) {last["z_std_x_sqrt_d"]:.3f}, '
-              f'kNN {knn[-1] if knn else None}', flush=True)
-    results['wall_seconds'] = time.perf_counter() - wall
-    n_train = f'{args.train_images * 10} class-balanced' if args.train_images else 'all 50,000'
+    root = Path(args.data_root)
+    val_prefix = args.val_prefix or ('val' if (root / 'val').is_dir() else 'test')
+    name = args.name or f'{root.resolve().name}_seed{args.seed}'
+    work_dir = Path(args.work_dir or f'work_dirs/learning_evidence/{name}')
+    data = dict(train=describe_split(root / args.train_prefix), val=describe_split(root / val_prefix))
+    cfg = load_recipe(args, val_prefix, work_dir)
+    init_default_scope(cfg.get('default_scope', 'simsiam_mm'))
+    bank, queries = knn_datasets(cfg, args, val_prefix)
+    if args.holdout_per_class:  # tuning: queries held out of the train split, the val split stays unseen
+        from torch.utils.data import Subset
+
+        from simsiam_mm.evaluation.knn import class_balanced_indices
+        held = set(class_balanced_indices(bank.get_gt_labels(), args.holdout_per_class, seed=12345))
+        queries = Subset(bank, sorted(held))
+        bank = Subset(bank, [i for i in range(len(bank)) if i not in held])
+        val_prefix = f'{args.train_prefix} (held-out {args.holdout_per_class}/class)'
+        data['val'] = dict(images=len(queries), note='held out of the train split')
+        data['train']['bank_images'] = len(bank)
+    bank_loader, query_loader = build_eval_loader(bank), build_eval_loader(queries)
+
+    def evaluate(model) -> dict:
+        model = model.module if hasattr(model, 'module') else model
+        return knn_eval(model, bank_loader, query_loader)
+
+    baselines = {}
+    for key in ('init_weights', 'pytorch_default'):
+        set_random_seed(args.seed)
+        model = MODELS.build(cfg.model)
+        if key == 'init_weights':
+            with quiet_init_log():
+                model.init_weights()
+        start = time.perf_counter()
+        baselines[key] = dict(evaluate(model), seconds=time.perf_counter() - start)
+        print(f'random init ({key}): kNN top1 {baselines[key]["top1"]:.2f}', flush=True)
+    baseline_top1 = max(b['top1'] for b in baselines.values())
+
+    iters = cfg.train_cfg.max_iters
+    at = {round(iters * (i + 1) / args.evals) for i in range(args.evals)}
+    runner = SimSiamRunner.from_cfg(cfg)
+    clock = Clock()
+    timed = TimedKNN(at, evaluate, clock)
+    runner.register_hook(clock)
+    runner.register_hook(timed)
+    start = time.perf_counter()
+    runner.train()
+    train_wall = time.perf_counter() - start
+    final = timed.history[-1]
+    batch = cfg.train_dataloader.batch_size
+    results = dict(
+        command=' '.join(['python', *sys.argv]) if argv is None else ' '.join(argv), config=args.config,
+        cfg_options=args.cfg_options, seed=args.seed, machine=machine_description(args.threads), data=data,
+        resolution=dict(cached=cfg.get('cache_size'), train_views=cfg.get('image_size')),
+        baselines=baselines, baseline_top1=baseline_top1,
+        baseline_kind=max(baselines, key=lambda k: baselines[k]['top1']), knn=timed.history, iters=clock.rows,
+        sec_per_iter=clock.train_seconds / iters, train_minutes=clock.train_seconds / 60,
+        train_wall_minutes_with_knn=train_wall / 60, final_knn_seconds=final['eval_seconds'],
+        budget_minutes=(clock.train_seconds + final['eval_seconds']) / 60, final_top1=final['top1'],
+        gain=final['top1'] - baseline_top1, script_wall_minutes=(time.perf_counter() - wall) / 60)
     results['setting'] = (
-        f'ResNet-18-CIFAR (width {args.width}), {args.iters} iters x batch {args.batch_size} on {n_train} CIFAR-10 '
-        f'train images, lr {args.lr} (warm-up {args.warmup}, cosine), wd {args.weight_decay}; kNN k=20 T=0.07: bank '
-        f'{args.bank_per_class * 10} train / queries {args.test_per_class * 10} test images (class-balanced)')
+        f'{Path(args.config).name}, seed {args.seed}: {iters} it. x batch {batch} on {data["train"]["images"]} '
+        f'{args.train_prefix} images of {root.name} ({data["train"]["classes"]} classes, '
+        f'{"/".join(data["train"]["sizes_in_sample"])} px, cached at {cfg.get("cache_size")}, views '
+        f'{cfg.get("image_size")} px); kNN k=20 T=0.07: bank {len(bank)} train / queries '
+        f'{data["val"]["images"]} {val_prefix} images at {cfg.get("image_size")} px')
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / 'learning_evidence.json').write_text(json.dumps(results, indent=1))
-    plot(results, out / 'learning_evidence.png')
-    lines = [f'Command: `{results["command"]}`.', f'Setting: {results["setting"]}.',
-             f'Machine: {results["machine"]}. Wall time of the whole script: {results["wall_seconds"] / 60:.1f} min.',
-             '',
-             '| run | kNN top-1 (%) | kNN top-5 (%) | final loss | final z_std·√d | train time (s) |',
-             '|---|---|---|---|---|---|']
-    if 'random_init' in results:
-        r = results['random_init']
-        lines.append(f'| (a) random init | {r["top1"]:.1f} | {r["top5"]:.1f} | - | - | 0 |')
-    for run, name in (('simsiam', '(b) SimSiam'), ('no_stopgrad', '(c) SimSiam, no stop-gradient')):
-        if run in results['runs'] and results['runs'][run]['knn']:
-            r = results['runs'][run]
-            last, knn = r['iters'][-1], r['knn'][-1]
-            lines.append(f'| {name} | {knn["top1"]:.1f} | {knn["top5"]:.1f} | {last["loss"]:.3f} | '
-                         f'{last["z_std_x_sqrt_d"]:.3f} | {r["seconds"]:.0f} |')
-    (out / 'learning_evidence.md').write_text('\n'.join(lines) + '\n')
+    (out / f'{name}.json').write_text(json.dumps(results, indent=1))
+    plot(results, out / f'{name}.png')
+    lines = [f'Command: `{results["command"]}`.', '', f'Setting: {results["setting"]}.', '',
+             f'Machine: {results["machine"]}.', '',
+             '| | kNN top-1 (%) | kNN top-5 (%) | minutes |', '|---|---:|---:|---:|']
+    for key, label in (('init_weights', 'random init, `init_weights()`'),
+                       ('pytorch_default', 'random init, PyTorch default')):
+        b = baselines[key]
+        lines.append(f'| {label} | {b["top1"]:.2f} | {b["top5"]:.2f} | - |')
+    for h in timed.history:
+        lines.append(f'| SimSiam, {h["iter"]} it. | {h["top1"]:.2f} | {h["top5"]:.2f} | {h["minutes"]:.1f} |')
+    lines += ['', f'Gain over the strongest random init ({results["baseline_kind"]}, {baseline_top1:.2f}): '
+              f'**{results["gain"]:+.2f}** points. {results["sec_per_iter"]:.3f} s per iteration; training '
+              f'{results["train_minutes"]:.1f} min + final kNN {final["eval_seconds"] / 60:.1f} min = '
+              f'{results["budget_minutes"]:.1f} min (training wall with the {len(timed.history)} kNN pauses: '
+              f'{results["train_wall_minutes_with_knn"]:.1f} min; whole script: '
+              f'{results["script_wall_minutes"]:.1f} min).']
+    (out / f'{name}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return results
 
