@@ -1,4 +1,4 @@
-"""Fast version of tools/analysis/learning_evidence.py: without stop-gradient SimSiam collapses within a few dozen
+"""Fast version of tools/analysis/collapse_evidence.py: without stop-gradient SimSiam collapses within a few dozen
 iterations on real CIFAR-10 images, with it it does not (paper Sec. 4.1, Fig. 2).
 
 Calibration (how the thresholds were chosen): the exact settings of this test (ResNet-18-CIFAR at width 8, batch 16,
@@ -7,7 +7,7 @@ as the mean over the last 20 iterations, z_std*sqrt(d) = 1.007 with stop-gradien
 without it); 100-iteration probes of the same setting put the no-stop-gradient value at 0.5-0.8 from iteration ~40 on
 while the stop-gradient one stayed within 0.97-1.03. The thresholds sit between: with stop-gradient > 0.9 (isotropic
 value 1), without it < 0.85 and < 0.85 x the stop-gradient value, and its loss at least 0.1 lower (closer to -1).
-The full-length run (tools/analysis/learning_evidence.py, docs/evaluation.md) shows where the collapse goes.
+The full-length run (tools/analysis/collapse_evidence.py, docs/evaluation.md) shows where the collapse goes.
 """
 import json
 import math
@@ -27,14 +27,14 @@ RATIO_MAX = 0.85  # and below this fraction of the stop-gradient run's value (me
 
 def run_both(cifar10_root, tmp_path) -> dict[str, list[dict]]:
     """Both runs through the tool, as a user runs it (1 torch thread): every iteration's row, per run."""
-    cmd = [sys.executable, str(REPO / 'tools/analysis/learning_evidence.py'), '--data-root', str(cifar10_root),
+    cmd = [sys.executable, str(REPO / 'tools/analysis/collapse_evidence.py'), '--data-root', str(cifar10_root),
            '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out'), '--iters', str(ITERS),
            '--warmup', '5', '--batch-size', '16', '--width', '8', '--lr', '0.5', '--eval-interval', '0',
            '--num-workers', '0', '--threads', '1', '--runs', 'simsiam', 'no_stopgrad']
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-4000:]
-    runs = json.loads((tmp_path / 'out/learning_evidence.json').read_text())['runs']
+    runs = json.loads((tmp_path / 'out/collapse_evidence.json').read_text())['runs']
     for name in ('simsiam', 'no_stopgrad'):
         assert runs[name]['knn'] == [] and len(runs[name]['iters']) == ITERS
     return {name: runs[name]['iters'] for name in ('simsiam', 'no_stopgrad')}

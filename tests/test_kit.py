@@ -89,7 +89,7 @@ def test_kit_script_dry_run_on_cpu(tiny_kit: Path, tmp_path: Path) -> None:
     cifar = results['parts']['cifar']['summary']
     assert [i for i, _ in cifar['simsiam']['knn']] == [2, 4] and 0 <= cifar['random_init_top1'] <= 100
     assert '80 class-balanced CIFAR-10 train images' in cifar['setting']
-    for png in ('kit_throughput.png', 'cifar/learning_evidence.png'):
+    for png in ('kit_throughput.png', 'cifar/collapse_evidence.png'):
         assert (out / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     summary = (out / 'kit_summary.md').read_text()
     assert '| real loader (batch 2, 32 px) | fast |' in summary and '| simsiam | 2: ' in summary

@@ -1,57 +1,21 @@
-# SimSiam in minutes on a 2-core CPU, for any ImageNet-style folder <data_root>/train/<class>/*.jpg: ResNet-18
-# (CIFAR stem, width 16), batch 64, 32x32 views. The images are decoded once into memory (CachedDataset, each
-# brought to `cache_size` by its short edge and centre-cropped) and the views are made there, batched
-# (BatchAugDataPreprocessor with crop_size): the network gets both cores. How each value was chosen: docs/short_recipe.md.
-#   python tools/train.py CONFIG --cfg-options data_root=data/my_images
-_base_ = [
-    '../_base_/models/simsiam_resnet18_cifar.py',
-    '../_base_/schedules/sgd_coslr.py',
-    '../_base_/default_runtime.py',
-]
+# The short CPU recipe for 32x32 images (e.g. CIFAR-10): as the 64px config, but the images are cached at 32x32,
+# the size they have, and the views are crops of them resized back to 32. How each value was chosen:
+# docs/short_recipe.md.
+#   python tools/train.py CONFIG --cfg-options train_dataloader.dataset.dataset.data_root=data/cifar10
+_base_ = './simsiam_resnet18-w16_1xb64-coslr-3k_imagefolder-64px-cpu.py'
 
-data_root = 'data/my_images'
-cache_size = 64    # images are kept at cache_size x cache_size (short edge resize + centre crop)
-image_size = 32    # the training views (and kNN inputs): crops of the cached image resized to image_size
-width = 16         # ResNet-18 base width (64 = the real ResNet-18)
-num_gpus, batch_size = 1, 64
-iters, warmup = 3000, 100
-lr = 0.5 * num_gpus * batch_size / 256  # peak lr of the encoder; the predictor keeps it, undecayed
-
-model = dict(
-    data_preprocessor=dict(
-        type='BatchAugDataPreprocessor', crop_size=image_size, crop_scale=(0.2, 1.0), blur_prob=0.0,
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
-    backbone=dict(norm_cfg=dict(type='BN'), base_channels=width, stem_channels=width),
-    neck=dict(in_channels=8 * width, norm_cfg=dict(type='BN1d')),
-    head=dict(predictor=dict(norm_cfg=dict(type='BN1d'))),
-)
+cache_size = 32
+image_size = 32
 cache_pipeline = [
     dict(type='SafeLoadImageFromFile', max_skip_fraction=0.01),
     dict(type='ResizeEdge', scale=cache_size, edge='short', backend='pillow'),
     dict(type='CenterCrop', crop_size=cache_size),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=0,  # a batch is an index into memory
-    drop_last=True,
-    sampler=dict(type='ResumableSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CachedDataset', dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=cache_pipeline)))
-optim_wrapper = dict(optimizer=dict(lr=lr, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup),
-    dict(type='CosineAnnealingLR', T_max=iters - warmup, by_epoch=False, begin=warmup, end=iters),
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=iters)
-auto_scale_lr = dict(base_batch_size=num_gpus * batch_size)
-default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=iters, by_epoch=False))
-# kNN at the training resolution (tools/analysis/learning_evidence.py reads this): train split as the bank.
+train_dataloader = dict(dataset=dict(dataset=dict(pipeline=cache_pipeline)))
 knn_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ResizeEdge', scale=cache_size, edge='short', backend='pillow'),
     dict(type='CenterCrop', crop_size=cache_size),
-    dict(type='Resize', scale=image_size, backend='pillow'),
     dict(type='PackInputs'),
 ]

@@ -41,7 +41,7 @@ BUDGETS: dict[str, dict] = {
                  'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64, 'model.neck.hid_channels': 64},
         knn=['--num-per-class-train', '2', '--num-per-class-val', '2', '--num-workers', '0'],
         note='pipeline check for the tests: ResNet-18-CIFAR at width 8, 4 iterations of batch 8 on 32 images'),
-    'cpu-short': dict(  # the learning-evidence recipe (docs/learning_evidence.md), cut to 400 iterations
+    'cpu-short': dict(  # the learning-evidence recipe (docs/collapse_evidence.md), cut to 400 iterations
         config=QUICK, data_root='data/cifar10', batch_sizes=(16, 32, 64, 128, 256),
         options={'default_hooks.logger.interval': 20, 'model.backbone.base_channels': 16,
                  'model.backbone.stem_channels': 16, 'model.neck.in_channels': 128,

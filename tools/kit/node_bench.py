@@ -9,12 +9,12 @@ one failure (an older torch, mmcv-lite, no GPU) is reported and skipped, never f
    mmpretrain's SimSiam, ours, our fast path; (a) ``--data-on-device``: one batch on the GPU, compute bound;
    (b) every variant through the real loader over the full-size JPEGs, all cores but one as workers (end to end);
    images/s and GPU memory.
-2. a short CIFAR-10 ResNet-18 SimSiam run (``tools/analysis/learning_evidence.py``: SimSiam and, as in the paper's
+2. a short CIFAR-10 ResNet-18 SimSiam run (``tools/analysis/collapse_evidence.py``: SimSiam and, as in the paper's
    Fig. 2, the same without stop-gradient): loss, z_std*sqrt(d) and the kNN curve, its length fitted to the time left
    after a 20-iteration probe.
 
 Writes ``OUT/kit_results.json`` (after every part), ``OUT/kit_throughput.png``, ``OUT/kit_summary.md`` and the parts'
-own JSON/PNG (``OUT/throughput_*.json``, ``OUT/cifar/learning_evidence.{json,png,md}``). ``--tiny``: seconds-long
+own JSON/PNG (``OUT/throughput_*.json``, ``OUT/cifar/collapse_evidence.{json,png,md}``). ``--tiny``: seconds-long
 CPU settings, for the tests.
 """
 import argparse
@@ -186,7 +186,7 @@ def throughput(mode: str, args: argparse.Namespace, fullsize: Path, budget: Budg
 
 def _cifar_cmd(args: argparse.Namespace, cifar: Path, out_dir: Path, iters: int, runs: list[str],
                eval_interval: int) -> list[str]:
-    cmd = [sys.executable, str(REPO / 'tools/analysis/learning_evidence.py'), '--data-root', str(cifar),
+    cmd = [sys.executable, str(REPO / 'tools/analysis/collapse_evidence.py'), '--data-root', str(cifar),
            '--out-dir', str(out_dir), '--work-dir', str(out_dir / 'work'), '--iters', str(iters),
            '--eval-interval', str(eval_interval), '--runs', *runs]
     per_class = kit_train_per_class(args.kit)
@@ -219,7 +219,7 @@ def cifar_run(args: argparse.Namespace, cifar: Path, budget: Budget) -> dict:
                            min(150.0, budget.left() - 30))
         if not probe['ok']:
             return dict(ok=False, error=f'probe failed: {probe.get("error")}', probe=probe)
-        rows = json.loads((probe_dir / 'learning_evidence.json').read_text())['runs']['simsiam']['iters']
+        rows = json.loads((probe_dir / 'collapse_evidence.json').read_text())['runs']['simsiam']['iters']
         sec = statistics.median(r['sec'] for r in rows[5:]) * 1.25  # + loader hiccups and kNN evaluations
         iters = int(min(2000, max(20, (budget.left() - 45) / 2 / sec)))
         probe.update(sec_per_iter=round(sec / 1.25, 4))
@@ -229,7 +229,7 @@ def cifar_run(args: argparse.Namespace, cifar: Path, budget: Budget) -> dict:
                         args.out / 'cifar.log', budget.left() - 5)
     status.update(iters=iters, probe=probe)
     if status['ok']:
-        res = json.loads((args.out / 'cifar' / 'learning_evidence.json').read_text())
+        res = json.loads((args.out / 'cifar' / 'collapse_evidence.json').read_text())
         status['summary'] = dict(
             setting=res['setting'], random_init_top1=res.get('random_init', {}).get('top1'),
             **{run: dict(knn=[(h['iter'], h['top1']) for h in r['knn']], final_loss=r['iters'][-1]['loss'],
