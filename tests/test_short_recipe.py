@@ -11,11 +11,12 @@ from mmengine.config import Config
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from scipy.stats import ks_2samp
 
-from conftest import REPO, require_data
 from simsiam_mm.datasets import CachedDataset
 from simsiam_mm.errors import DataError
 from simsiam_mm.models import BatchAugDataPreprocessor
 from simsiam_mm.models.batch_augment import random_resized_crop_boxes, resized_crops
+
+from conftest import REPO, require_data
 
 RECIPES = sorted((REPO / 'configs/simsiam').glob('*-cpu.py'))
 N = 4000

@@ -11,6 +11,6 @@ from .loading import SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 
 __all__ = [
-    'CachedDataset', 'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale',
-    'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG', 'decode_rgb',
-    'sample_seed', 'seed_sample_rngs']
+    'CachedDataset', 'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip',
+    'FastRandomGrayscale', 'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex',
+    'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']

@@ -18,7 +18,7 @@ split** as the memory bank and the whole val split as queries, both at the train
 of training with those pauses, and of the final kNN.
 
     python tools/analysis/learning_evidence.py \\
-        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-3k_imagefolder-32px-cpu.py \\
+        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-4k_imagefolder-32px-cpu.py \\
         --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe
 """
 import argparse
@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -186,7 +187,7 @@ def plot(results: dict, path: Path) -> None:
                               ('pytorch_default', ':', 'random init: PyTorch default')):
         axes[0].axhline(results['baselines'][key]['top1'], color='gray', ls=style, label=label)
     axes[0].axhline(results['baseline_top1'] + 10, color='tab:green', lw=0.8, ls='-.', label='strongest + 10')
-    axes[0].set(title='kNN top-1 (%), full train split as bank', xlabel='training minutes (kNN pauses excluded)')
+    axes[0].set(title=f'kNN top-1 (%): {results["knn_protocol"]}', xlabel='training minutes (kNN pauses excluded)')
     axes[0].legend(fontsize=8)
     rows = results['iters']
     axes[1].plot([r['train_seconds'] / 60 for r in rows], [r['loss'] for r in rows], lw=0.6, label='loss')
@@ -194,17 +195,17 @@ def plot(results: dict, path: Path) -> None:
                  label='z_std·√d (1 healthy, 0 collapsed)')
     axes[1].set(title='training', xlabel='training minutes')
     axes[1].legend(fontsize=8)
-    fig.suptitle(results['setting'], fontsize=8)
+    fig.suptitle('\n'.join(textwrap.wrap(results['setting'], 170)), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    import simsiam_mm  # noqa: F401  (registers our classes)
     from mmengine.registry import init_default_scope
     from mmengine.runner import set_random_seed
 
+    import simsiam_mm  # noqa: F401  (registers our classes)
     from simsiam_mm.engine.runner import SimSiamRunner
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
     from simsiam_mm.registry import MODELS
@@ -267,7 +268,10 @@ def main(argv: list[str] | None = None) -> dict:
         sec_per_iter=clock.train_seconds / iters, train_minutes=clock.train_seconds / 60,
         train_wall_minutes_with_knn=train_wall / 60, final_knn_seconds=final['eval_seconds'],
         budget_minutes=(clock.train_seconds + final['eval_seconds']) / 60, final_top1=final['top1'],
-        gain=final['top1'] - baseline_top1, script_wall_minutes=(time.perf_counter() - wall) / 60)
+        gain=final['top1'] - baseline_top1,
+        knn_protocol=(f'{len(queries)} held-out train images vs the other {len(bank)}' if args.holdout_per_class
+                      else f'{len(queries)} {val_prefix} images vs all {len(bank)} train images'),
+        script_wall_minutes=(time.perf_counter() - wall) / 60)
     results['setting'] = (
         f'{Path(args.config).name}, seed {args.seed}: {iters} it. x batch {batch} on {data["train"]["images"]} '
         f'{args.train_prefix} images of {root.name} ({data["train"]["classes"]} classes, '

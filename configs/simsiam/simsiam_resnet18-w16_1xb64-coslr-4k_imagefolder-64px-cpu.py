@@ -1,7 +1,8 @@
-# SimSiam in minutes on a 2-core CPU, for any ImageNet-style folder <data_root>/train/<class>/*.jpg: ResNet-18
-# (CIFAR stem, width 16), batch 64, 32x32 views. The images are decoded once into memory (CachedDataset, each
-# brought to `cache_size` by its short edge and centre-cropped; 32x32 images: the 32px config) and the views are made there, batched
-# (BatchAugDataPreprocessor with crop_size): the network gets both cores. How each value was chosen: docs/short_recipe.md.
+# SimSiam in minutes on a 2-core CPU, for any ImageNet-style folder <data_root>/train/<class>/*.jpg:
+# ResNet-18 (CIFAR stem, width 16), batch 64, 32x32 views. The images are decoded once into memory
+# (CachedDataset, each brought to `cache_size` by its short edge and centre-cropped; 32x32 images: the 32px
+# config) and the views are made there, batched (BatchAugDataPreprocessor with crop_size): the network gets
+# both cores. About 13.5 minutes of training here (0.20 s/it.). How each value was chosen: docs/short_recipe.md.
 #   python tools/train.py CONFIG --cfg-options train_dataloader.dataset.dataset.data_root=data/my_images
 _base_ = [
     '../_base_/models/simsiam_resnet18_cifar.py',
@@ -12,9 +13,10 @@ _base_ = [
 data_root = 'data/my_images'
 cache_size = 64    # images are kept at cache_size x cache_size (short edge resize + centre crop)
 image_size = 32    # the training views (and kNN inputs): crops of the cached image resized to image_size
-width = 16         # ResNet-18 base width (64 = the real ResNet-18)
+width = 16         # ResNet-18 base width (64 = the real ResNet-18): 128-d features
+dim, pred_dim = 512, 128  # projector width and output, predictor bottleneck (4:1 as the paper's 2048:512)
 num_gpus, batch_size = 1, 64
-iters, warmup = 3000, 100
+iters, warmup = 4000, 100  # 0.20 s/it. on 2 cores: 13.5 minutes (docs/short_recipe.md)
 lr = 0.5 * num_gpus * batch_size / 256  # peak lr of the encoder; the predictor keeps it, undecayed
 
 model = dict(
@@ -22,8 +24,8 @@ model = dict(
         type='BatchAugDataPreprocessor', crop_size=image_size, crop_scale=(0.2, 1.0), blur_prob=0.0,
         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
     backbone=dict(norm_cfg=dict(type='BN'), base_channels=width, stem_channels=width),
-    neck=dict(in_channels=8 * width, norm_cfg=dict(type='BN1d')),
-    head=dict(predictor=dict(norm_cfg=dict(type='BN1d'))),
+    neck=dict(in_channels=8 * width, hid_channels=dim, out_channels=dim, norm_cfg=dict(type='BN1d')),
+    head=dict(predictor=dict(in_channels=dim, hid_channels=pred_dim, out_channels=dim, norm_cfg=dict(type='BN1d'))),
 )
 cache_pipeline = [
     dict(type='SafeLoadImageFromFile', max_skip_fraction=0.01),
