@@ -18,7 +18,7 @@ split** as the memory bank and the whole val split as queries, both at the train
 of training with those pauses, and of the final kNN.
 
     python tools/analysis/learning_evidence.py \\
-        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-4k_imagefolder-32px-cpu.py \\
+        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-cpu.py \\
         --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe
 """
 import argparse
@@ -272,11 +272,14 @@ def main(argv: list[str] | None = None) -> dict:
         knn_protocol=(f'{len(queries)} held-out train images vs the other {len(bank)}' if args.holdout_per_class
                       else f'{len(queries)} {val_prefix} images vs all {len(bank)} train images'),
         script_wall_minutes=(time.perf_counter() - wall) / 60)
+    autocast = cfg.optim_wrapper.get('type') == 'AutocastOptimWrapper'
+    precision = (f'{cfg.optim_wrapper.get("dtype", "bfloat16") if autocast else "float32"}'
+                 f'{", channels-last" if cfg.model.data_preprocessor.get("channels_last") else ""}')
     results['setting'] = (
         f'{Path(args.config).name}, seed {args.seed}: {iters} it. x batch {batch} on {data["train"]["images"]} '
         f'{args.train_prefix} images of {root.name} ({data["train"]["classes"]} classes, '
         f'{"/".join(data["train"]["sizes_in_sample"])} px, cached at {cfg.get("cache_size")}, views '
-        f'{cfg.get("image_size")} px); kNN k=20 T=0.07: bank {len(bank)} train / queries '
+        f'{cfg.get("image_size")} px, {precision}); kNN k=20 T=0.07: bank {len(bank)} train / queries '
         f'{data["val"]["images"]} {val_prefix} images at {cfg.get("image_size")} px')
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,16 @@ iterations after ``--warmup``; what differs is where the two views are made and 
                                    p=0.8, RandomGrayscale, RandomFlip: the recipe's augmentation) in one loader worker,
                                    the network on one torch thread (the earlier CPU recipe's setting)
     pipeline, 1 worker, 2 threads  the same, the network on two threads (the worker then competes with them)
-    cached, batched, 2 threads     the recipe: images in memory (CachedDataset), views made batched in the data
-                                   preprocessor, no loader worker
-    + channels_last                the recipe with NHWC activations
-    + bf16                         the recipe under bfloat16 autocast (float32 master weights)
+    cached, batched, 2 threads     images in memory (CachedDataset), views made batched in the data preprocessor,
+                                   no loader worker, float32, contiguous (NCHW) activations
+    + channels_last                the same with NHWC activations
+    + bf16 autocast                and under bfloat16 autocast (float32 master weights): the recipe
 
 Variants run one after the other and the machine may be shared: compare the ratios of one run, not the seconds of
 two. Writes a markdown table (and ``--out`` JSON).
 
     python tools/analysis/short_recipe_speed.py \\
-        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-4k_imagefolder-64px-cpu.py \\
+        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py \\
         --data-root ../shared/data/tinyimagenet10-dev --out docs/short_recipe/speed.json
 """
 import argparse
@@ -49,7 +49,8 @@ def per_sample_loader(cfg, data_root: str, image_size: int) -> dict:
         dict(type='RandomResizedCrop', scale=image_size, crop_ratio_range=tuple(pre.get('crop_scale', (0.2, 1.0))),
              backend='pillow'),
         dict(type='RandomApply', prob=pre.get('jitter_prob', 0.8), transforms=[dict(
-            type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)]),
+            type='ColorJitter', brightness=pre.get('brightness', 0.4), contrast=pre.get('contrast', 0.4),
+            saturation=pre.get('saturation', 0.4), hue=pre.get('hue', 0.1))]),
         dict(type='RandomGrayscale', prob=pre.get('gray_prob', 0.2), keep_channels=True,
              channel_weights=(0.114, 0.587, 0.2989)),
         dict(type='RandomFlip', prob=0.5),
@@ -62,23 +63,26 @@ def per_sample_loader(cfg, data_root: str, image_size: int) -> dict:
 
 
 def variants(cfg, data_root: str) -> dict[str, tuple[dict, dict, dict, int]]:
-    """name -> (model cfg, loader cfg, optim_wrapper cfg, threads)."""
+    """name -> (model cfg, loader cfg, optim_wrapper cfg, threads), from the per-sample pipeline to the recipe."""
     recipe_loader = copy.deepcopy(cfg.train_dataloader)
     recipe_loader.dataset.dataset.data_root = data_root
     recipe_loader.sampler = dict(type='DefaultSampler', shuffle=True)
+    fp32 = {k: v for k, v in cfg.optim_wrapper.items() if k not in ('type', 'dtype', 'device_type')}
+    fp32['type'] = 'OptimWrapper'
+    bf16 = dict(fp32, type='AutocastOptimWrapper', dtype='bfloat16')
+    contiguous, channels_last = copy.deepcopy(cfg.model), copy.deepcopy(cfg.model)
+    contiguous.data_preprocessor.channels_last = False
+    channels_last.data_preprocessor.channels_last = True
     plain = copy.deepcopy(cfg.model)
     plain.data_preprocessor = dict(type='SimSiamDataPreprocessor', mean=plain.data_preprocessor.mean,
                                    std=plain.data_preprocessor.std, to_rgb=True)
     pipeline = per_sample_loader(cfg, data_root, cfg.image_size)
-    channels_last = copy.deepcopy(cfg.model)
-    channels_last.data_preprocessor.channels_last = True
-    bf16 = dict(cfg.optim_wrapper, type='AutocastOptimWrapper')
     return {
-        'pipeline, 1 worker, 1 thread': (plain, pipeline, cfg.optim_wrapper, 1),
-        'pipeline, 1 worker, 2 threads': (plain, pipeline, cfg.optim_wrapper, 2),
-        'cached, batched, 2 threads (the recipe)': (cfg.model, recipe_loader, cfg.optim_wrapper, 2),
-        '+ channels_last': (channels_last, recipe_loader, cfg.optim_wrapper, 2),
-        '+ bf16 autocast': (cfg.model, recipe_loader, bf16, 2),
+        'pipeline, 1 worker, 1 thread': (plain, pipeline, fp32, 1),
+        'pipeline, 1 worker, 2 threads': (plain, pipeline, fp32, 2),
+        'cached, batched, 2 threads': (contiguous, recipe_loader, fp32, 2),
+        '+ channels_last': (channels_last, recipe_loader, fp32, 2),
+        '+ bf16 autocast': (channels_last, recipe_loader, bf16, 2),
     }
 
 

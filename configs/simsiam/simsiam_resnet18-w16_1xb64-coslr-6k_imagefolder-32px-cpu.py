@@ -2,7 +2,7 @@
 # the size they have, and the views are crops of them resized back to 32. How each value was chosen:
 # docs/short_recipe.md.
 #   python tools/train.py CONFIG --cfg-options train_dataloader.dataset.dataset.data_root=data/cifar10
-_base_ = './simsiam_resnet18-w16_1xb64-coslr-4k_imagefolder-64px-cpu.py'
+_base_ = './simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py'
 
 cache_size = 32
 image_size = 32
