@@ -158,6 +158,14 @@ def test_autocast_wrapper_rejects_unknown_dtype():
         AutocastOptimWrapper(dtype='int8', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
 
 
+@pytest.mark.parametrize('dtype,expected', [('bfloat16', torch.bfloat16), ('float32', torch.float32)])
+def test_autocast_wrapper_float32_turns_autocast_off(dtype, expected):
+    model = torch.nn.Linear(4, 2)
+    wrapper = AutocastOptimWrapper(dtype=dtype, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with wrapper.optim_context(model):
+        assert model(torch.randn(3, 4)).dtype == expected
+
+
 # ---------------------------------------------------------------- the benchmark compares like with like
 
 

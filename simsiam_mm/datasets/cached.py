@@ -3,9 +3,9 @@
 On a 2-core machine the per-sample pipeline (decode, crop, jitter, pack; two views) in a loader worker competes with
 the width-16 network it feeds: a float32 step of batch 64 took 0.258 s with that pipeline against 0.215 s from the
 cache (0.122 s with the recipe's bf16 and channels-last; ``tools/analysis/short_recipe_speed.py``,
-docs/short_recipe.md). With :class:`CachedDataset` the images are decoded and brought to one size once, a batch is an index into memory, and the
-random crops, flips and colour operations run batched in :class:`~simsiam_mm.models.BatchAugDataPreprocessor`
-(``crop_size`` set), so the network gets both cores.
+docs/short_recipe.md). With :class:`CachedDataset` the images are decoded and brought to one size once, a batch is
+an index into memory, and the random crops, flips and colour operations run batched in
+:class:`~simsiam_mm.models.BatchAugDataPreprocessor` (``crop_size`` set), so the network gets both cores.
 """
 import time
 

@@ -86,7 +86,9 @@ class AutocastOptimWrapper(OptimWrapper):
 
     Args:
         dtype: the autocast dtype, ``'bfloat16'`` (default; no loss scaling needed) or ``'float16'`` (only on GPU,
-            where mmengine's ``AmpOptimWrapper`` with its loss scaler is the better choice).
+            where mmengine's ``AmpOptimWrapper`` with its loss scaler is the better choice); ``'float32'`` turns
+            autocast off, so that a config that has the wrapper can be run in float32 from the command line
+            (``--cfg-options optim_wrapper.dtype=float32``), e.g. on a CPU without fast bfloat16.
         device_type: ``'cpu'``, ``'cuda'``, ...; ``None`` takes the device of the model's first parameter.
         **kwargs: the arguments of ``OptimWrapper`` (``optimizer``, ``accumulative_counts``, ``clip_grad``).
 
@@ -106,13 +108,16 @@ class AutocastOptimWrapper(OptimWrapper):
 
     def __init__(self, dtype: str = 'bfloat16', device_type: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        if dtype not in ('bfloat16', 'float16'):
-            raise ConfigError(f"optim_wrapper.dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+        if dtype not in ('bfloat16', 'float16', 'float32'):
+            raise ConfigError(f"optim_wrapper.dtype must be 'bfloat16', 'float16' or 'float32' (autocast off), "
+                              f'got {dtype!r}')
         self.cast_dtype: torch.dtype = getattr(torch, dtype)
         self.device_type = device_type
 
     @contextmanager
     def optim_context(self, model: nn.Module):
         device_type = self.device_type or next(model.parameters()).device.type
-        with super().optim_context(model), torch.autocast(device_type=device_type, dtype=self.cast_dtype):
+        enabled = self.cast_dtype != torch.float32
+        with super().optim_context(model), torch.autocast(device_type=device_type, dtype=self.cast_dtype,
+                                                          enabled=enabled):
             yield
