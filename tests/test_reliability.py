@@ -410,8 +410,11 @@ def test_every_pretraining_config_passes_the_check(tmp_path):
     for path in configs:
         cfg = Config.fromfile(str(path))
         for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            if isinstance(cfg.get(name), dict) and isinstance(cfg[name].get('dataset'), dict):
-                cfg[name].dataset.data_root = str(tmp_path)
+            dataset = cfg[name].get('dataset') if isinstance(cfg.get(name), dict) else None
+            while isinstance(dataset, dict) and isinstance(dataset.get('dataset'), dict):
+                dataset = dataset.dataset  # a wrapper (CachedDataset): the data root is the wrapped dataset's
+            if isinstance(dataset, dict):
+                dataset.data_root = str(tmp_path)
         check_config(cfg)
 
 

@@ -23,8 +23,6 @@ chosen there by measurement: width 16, batch 32, lr 0.5 with 50 warm-up iteratio
 """
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from simsiam_mm.errors import add_debug_flag, cli_main
+from simsiam_mm.machine import machine_description
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py'
@@ -127,21 +126,6 @@ def train(cfg: Config) -> tuple[list[dict], list[dict], float]:
     runner.train()
     knn_hook = next((h for h in runner.hooks if type(h).__name__ == 'KNNEvalHook'), None)
     return recorder.rows, knn_hook.history if knn_hook else [], time.perf_counter() - start
-
-
-def machine_description() -> str:
-    """CPU model, core count, load at the start (the CPU may be shared) and torch threads and version."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
-    return (f'{model}, {os.cpu_count()} cores (1-min load average {load:.1f} at the start), '
-            f'{torch.get_num_threads()} torch thread(s), torch {torch.__version__}')
 
 
 def plot(results: dict, path: Path) -> None:

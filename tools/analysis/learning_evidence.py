@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import textwrap
 import time
@@ -38,6 +37,7 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 
 from simsiam_mm.errors import ConfigError, MissingPathError, add_debug_flag, cli_main
+from simsiam_mm.machine import machine_description
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -135,20 +135,6 @@ def quiet_init_log():
         yield
     finally:
         logger.setLevel(level)
-
-
-def machine_description(threads: int) -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
-    return (f'{model}, {os.cpu_count()} cores (1-min load average {load:.1f} at the start), {threads} torch '
-            f'thread(s), torch {torch.__version__}')
 
 
 def load_recipe(args: argparse.Namespace, val_prefix: str, work_dir: Path) -> Config:
