@@ -18,7 +18,7 @@ split** as the memory bank and the whole val split as queries, both at the train
 of training with those pauses, and of the final kNN.
 
     python tools/analysis/learning_evidence.py \\
-        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-cpu.py \\
+        configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py \\
         --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe
 """
 import argparse
