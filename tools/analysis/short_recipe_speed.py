@@ -87,15 +87,14 @@ def variants(cfg, data_root: str) -> dict[str, tuple[dict, dict, dict, int]]:
 
 
 def measure(model_cfg, loader_cfg, optim_cfg, threads: int, iters: int, warmup: int) -> dict:
+    from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
 
-    from simsiam_mm.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+    from simsiam_mm.registry import MODELS
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(model_cfg))
-    optim_cfg = copy.deepcopy(optim_cfg)
-    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(type=optim_cfg.pop('constructor'), optim_wrapper_cfg=optim_cfg))
-    optim_wrapper = constructor(model)
+    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(optim_cfg))
     loader = Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=0)
     batches, seconds = iter(loader), []
     for i in range(warmup + iters):
