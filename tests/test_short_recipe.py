@@ -137,3 +137,22 @@ def test_learning_evidence_measures_both_baselines(tmp_path, cifar10_root):
     assert results['gain'] == pytest.approx(saved['knn'][-1]['top1'] - saved['baseline_top1'])
     assert (tmp_path / 'run.png').stat().st_size > 10_000
     assert 'Gain over the strongest random init' in (tmp_path / 'run.md').read_text()
+    assert saved['iters']['iter'] == list(range(1, 7)) and len(saved['iters']['loss']) == 6
+
+
+@pytest.mark.slow
+def test_speed_benchmark_times_every_variant(tmp_path, cifar10_root):
+    """short_recipe_speed.py: the five variants from the per-sample pipeline to the recipe, in one table."""
+    import importlib.util
+    tiny = require_data(cifar10_root.parent / 'tinyimagenet10-dev', 'tinyimagenet10-dev')
+    spec = importlib.util.spec_from_file_location('short_recipe_speed', REPO / 'tools/analysis/short_recipe_speed.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'speed.json'
+    result = tool.main([str(RECIPES[1]), '--data-root', str(tiny), '--iters', '1', '--warmup', '0',
+                        '--out', str(out)])
+    assert list(result['rows']) == ['pipeline, 1 worker, 1 thread', 'pipeline, 1 worker, 2 threads',
+                                    'cached, batched, 2 threads', '+ channels_last', '+ bf16 autocast']
+    assert [r['threads'] for r in result['rows'].values()] == [1, 2, 2, 2, 2]
+    assert all(r['median_s'] > 0 for r in result['rows'].values())
+    assert json.loads(out.read_text())['table'].count('\n| ') == 6  # header + five rows
