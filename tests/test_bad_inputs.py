@@ -33,7 +33,7 @@ TRAIN, TEST = 'tools/train.py', 'tools/test.py'
 KNN, SVM = 'tools/analysis/knn_eval.py', 'tools/analysis/voc_svm.py'
 CONV = 'tools/model_converters/'
 DOWNSTREAM, PREPARE = 'tools/benchmarks/train_downstream.py', 'tools/data/prepare_cifar10.py'
-VOC12AUG = 'configs/benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
+VOC12AUG = 'benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
 
 
 @dataclass

@@ -21,8 +21,8 @@ from simsiam_mm.evaluation.downstream import load_backbone_state, set_data_root,
 
 from conftest import REPO
 
-DET = REPO / 'configs/benchmarks/mmdetection'
-SEG = REPO / 'configs/benchmarks/mmsegmentation'
+DET = REPO / 'benchmarks/mmdetection'
+SEG = REPO / 'benchmarks/mmsegmentation'
 VOC0712_C4 = DET / 'voc0712/faster-rcnn_r50-c4_8xb2-ms-24k_voc0712.py'
 COCO_FPN = DET / 'coco/mask-rcnn_r50-fpn_8xb2-ms-1x_coco.py'
 COCO_C4_1X = DET / 'coco/mask-rcnn_r50-c4_8xb2-ms-1x_coco.py'

@@ -1,5 +1,5 @@
-"""Every config under configs/ parses, follows the naming rule, and builds its model; the pretraining recipes carry
-the paper's numbers."""
+"""Every config under configs/ and benchmarks/classification/ parses, follows the naming rule, and builds its model;
+the pretraining recipes carry the paper's numbers."""
 import re
 from pathlib import Path
 
@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 # trained in tests/test_ablations.py; the mmdet/mmseg benchmarks (other scopes and _base_ configs) are checked in
 # tests/test_benchmarks_downstream.py
 SKIPPED = {'_base_', 'ablations', 'mmdetection', 'mmsegmentation'}
-CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if not SKIPPED & set(p.parts))
+CONFIGS = sorted(p for root in ('configs', 'benchmarks') for p in (REPO / root).rglob('*.py')
+                 if not SKIPPED & set(p.parts))
 SIMSIAM = REPO / 'configs/simsiam'
 
 
@@ -24,7 +25,7 @@ def build_model(cfg: Config):
         return MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=[str(p.relative_to(REPO / 'configs')) for p in CONFIGS])
+@pytest.mark.parametrize('path', CONFIGS, ids=[str(p.relative_to(REPO)) for p in CONFIGS])
 def test_config_parses_and_builds(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'simsiam_mm'

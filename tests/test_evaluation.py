@@ -17,7 +17,7 @@ from simsiam_mm.registry import MODELS
 
 from conftest import REPO, tiny_pretrain_cfg
 
-BENCHMARK_CONFIGS = sorted((REPO / 'configs/benchmarks/classification').rglob('*.py'))
+BENCHMARK_CONFIGS = sorted((REPO / 'benchmarks/classification').rglob('*.py'))
 
 
 def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
@@ -144,7 +144,7 @@ def test_benchmark_config_parses_and_builds(path):
 
 
 def test_linear_protocols_match_the_references():
-    root = REPO / 'configs/benchmarks/classification'
+    root = REPO / 'benchmarks/classification'
     imagenet = Config.fromfile(str(root / 'imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'))
     assert imagenet.optim_wrapper.optimizer == dict(type='LARS', lr=1.6, momentum=0.9, weight_decay=0.)
     assert imagenet.train_dataloader.batch_size * 8 == 4096 == imagenet.auto_scale_lr.base_batch_size
@@ -160,7 +160,7 @@ def test_linear_protocols_match_the_references():
 @pytest.mark.slow  # the session pretraining checkpoint
 def test_cifar_linear_loads_simsiam_checkpoint_with_one_option(simsiam_checkpoint):
     _, model = build_from_config(
-        REPO / 'configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py',
+        REPO / 'benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py',
         **{'model.backbone.init_cfg.checkpoint': str(simsiam_checkpoint)})
     model.init_weights()
     state = torch.load(simsiam_checkpoint, map_location='cpu', weights_only=False)['state_dict']
@@ -179,7 +179,7 @@ def test_multihead_config_loads_backbone_and_pools_each_stage_to_about_9k(tmp_pa
     ref = ResNet(depth=50, norm_cfg=dict(type='BN'))
     ckpt = tmp_path / 'simsiam_like.pth'
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in ref.state_dict().items()}}, ckpt)
-    path = REPO / 'configs/benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py'
+    path = REPO / 'benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py'
     _, model = build_from_config(path, **{'model.backbone.init_cfg.checkpoint': str(ckpt)})
     model.init_weights()
     for name, value in ref.state_dict().items():

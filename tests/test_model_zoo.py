@@ -412,7 +412,7 @@ def _metafile_models() -> list[tuple[Path, dict]]:
 
 def _is_downstream(config: Path) -> bool:
     """Whether ``config`` is an mmdet/mmseg benchmark (its ``_base_`` is mmdet's or mmseg's)."""
-    return any(REPO / 'configs/benchmarks' / d in config.parents for d in ('mmdetection', 'mmsegmentation'))
+    return any(REPO / 'benchmarks' / d in config.parents for d in ('mmdetection', 'mmsegmentation'))
 
 
 def _parse_configs(configs: set[Path]) -> None:

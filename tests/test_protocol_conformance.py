@@ -16,7 +16,7 @@ from simsiam_mm.evaluation.pooling import check_pool_input, stage_pool
 
 from conftest import REPO
 
-CLS = REPO / 'configs/benchmarks/classification'
+CLS = REPO / 'benchmarks/classification'
 PLACES = CLS / 'places205/resnet50_multihead-linear-8xb32-steplr-28e_places205.py'
 INAT = CLS / 'inaturalist2018/resnet50_multihead-linear-8xb32-steplr-84e_inat18.py'
 IN1K_MHEAD = CLS / 'imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py'

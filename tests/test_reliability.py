@@ -399,13 +399,15 @@ def test_unknown_key_or_type_names_it_and_nearest_valid_names(cifar10_root, edit
 
 
 def test_every_pretraining_config_passes_the_check(tmp_path):
-    """No false alarms: every config in configs/ passes (data roots pointed at a folder); the mmdet/mmseg benchmarks
-    (mmdet's and mmseg's scopes) are checked in tests/test_benchmarks_downstream.py."""
+    """No false alarms: every config in configs/ and benchmarks/classification/ passes (data roots pointed at a
+    folder); the mmdet/mmseg benchmarks (mmdet's and mmseg's scopes) are checked in
+    tests/test_benchmarks_downstream.py."""
     for split in ('train', 'val', 'test'):
         (tmp_path / split / 'cls').mkdir(parents=True)
         (tmp_path / split / 'cls' / 'x.jpg').touch()
     skipped = {'_base_', 'mmdetection', 'mmsegmentation'}
-    configs = sorted(p for p in (REPO / 'configs').rglob('*.py') if not skipped & set(p.parts))
+    configs = sorted(p for root in ('configs', 'benchmarks') for p in (REPO / root).rglob('*.py')
+                     if not skipped & set(p.parts))
     assert configs
     for path in configs:
         cfg = Config.fromfile(str(path))

@@ -1,6 +1,6 @@
 """Downstream benchmarks (MMDetection / MMSegmentation) for SimSiam backbones.
 
-The configs under ``configs/benchmarks/mmdetection`` and ``configs/benchmarks/mmsegmentation`` only need
+The configs under ``benchmarks/mmdetection`` and ``benchmarks/mmsegmentation`` only need
 ``custom_imports=dict(imports=['simsiam_mm'])``: importing ``simsiam_mm`` lets torch >= 2.6 read our checkpoints with
 ``weights_only=True`` (see :mod:`simsiam_mm.checkpoint`), registers ``CheckedPretrained`` where mmdet and mmseg
 configs can name it, and imports ``mmpretrain.models``, which registers the C4 detectors' res5 head with the extra BN
@@ -289,7 +289,7 @@ def smoke_cfg(cfg: Config, iters: int = 2, size: int = 128, proposals: int = 32,
 
     Examples:
         >>> cfg = Config.fromfile(
-        ...     'configs/benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
+        ...     'benchmarks/mmsegmentation/cityscapes/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py')
         >>> cfg = smoke_cfg(cfg, iters=2, size=64)
         >>> cfg.train_cfg.max_iters, cfg.model.test_cfg.crop_size, cfg.model.test_cfg.stride
         (2, (64, 64), (43, 43))

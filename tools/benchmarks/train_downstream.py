@@ -44,7 +44,7 @@ from simsiam_mm.evaluation.downstream import (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Fine-tune a downstream benchmark from a SimSiam checkpoint')
     parser.add_argument('config',
-                        help='a config under configs/benchmarks/mmdetection or configs/benchmarks/mmsegmentation')
+                        help='a config under benchmarks/mmdetection or benchmarks/mmsegmentation')
     parser.add_argument('pretrain', help='SimSiam checkpoint (its backbone.* tensors initialise the model)')
     parser.add_argument(
         '--work-dir', help='default: work_dirs/benchmarks/<config name>/<checkpoint name>; metrics go to WORK_DIR.json')

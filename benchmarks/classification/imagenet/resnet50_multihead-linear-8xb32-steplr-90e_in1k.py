@@ -7,13 +7,13 @@
 # epochs 30 and 60.
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py 8 \
+#       benchmarks/classification/imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 #
 # Logged metrics: multihead/feature{1..5}_top{1,5}.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
-    '../../../_base_/default_runtime.py',
+    '../../../configs/_base_/default_runtime.py',
 ]
 
 model = dict(

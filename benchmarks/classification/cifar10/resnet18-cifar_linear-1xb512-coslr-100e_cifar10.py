@@ -4,12 +4,12 @@
 # cosine, here 100 epochs; training crops: random crop 32 with 4-px padding + horizontal flip.
 #
 #   python tools/train.py \
-#       configs/benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py \
+#       benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_resnet18-cifar_checkpoint.pth
 #
 # Data: data/cifar10/{train,test}/<class>/*.jpg (ImageNet-style class folders, as for pretraining). Normalisation is
 # the pretraining one (ImageNet mean/std, BGR->RGB), so the frozen features see the inputs they were trained on.
-_base_ = ['../../../_base_/default_runtime.py']
+_base_ = ['../../../configs/_base_/default_runtime.py']
 
 model = dict(
     type='ImageClassifier',

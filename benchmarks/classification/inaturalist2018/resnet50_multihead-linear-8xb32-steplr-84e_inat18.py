@@ -13,7 +13,7 @@
 #     meta/val.txt      same, for the validation images
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/inaturalist2018/resnet50_multihead-linear-8xb32-steplr-84e_inat18.py 8 \
+#       benchmarks/classification/inaturalist2018/resnet50_multihead-linear-8xb32-steplr-84e_inat18.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 _base_ = '../imagenet/resnet50_multihead-linear-8xb32-steplr-90e_in1k.py'
 

@@ -11,7 +11,7 @@
 #     meta/val.txt      one "<path relative to val/> <label 0..204>" per line
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/places205/resnet50_avgpool-linear-8xb512-lars-coslr-90e_places205.py 8 \
+#       benchmarks/classification/places205/resnet50_avgpool-linear-8xb512-lars-coslr-90e_places205.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PATH/TO/simsiam_checkpoint.pth
 _base_ = '../imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
 

@@ -5,7 +5,7 @@
 # mmselfsup: 68.3 / 69.8 (100 / 200).
 #
 #   bash tools/dist_train.sh \
-#       configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py 8 \
+#       benchmarks/classification/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simsiam_resnet50_8xb32-coslr-100e_in1k/epoch_100.pth
 #
 # Data: data/imagenet/{train,val}/ and meta/{train,val}.txt (mmpretrain's ImageNet layout).
@@ -13,7 +13,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
     'mmpretrain::_base_/schedules/imagenet_lars_coslr_90e.py',
-    '../../../_base_/default_runtime.py',
+    '../../../configs/_base_/default_runtime.py',
 ]
 
 model = dict(
