@@ -99,6 +99,20 @@ def test_schedules_and_evaluation_follow_the_protocol() -> None:
     assert {0.5, 0.75} <= {round(t, 2) for t in voc.val_evaluator.iou_thrs}
     assert [t.scale for t in voc.test_dataloader.dataset.pipeline if t.type == 'Resize'] == [(1333, 800)]
 
+    # mmselfsup 0.x configs/benchmarks/mmdetection/_base_/models/faster_rcnn_r50_c4.py: allowed_border=0 (mmdet 3.3's
+    # C4 base: -1); the COCO C4 base of mmdet 3.3 already has 0, as 0.x's mask_rcnn_r50_c4.py
+    assert voc.model.train_cfg.rpn.allowed_border == 0
+    assert Config.fromfile(str(COCO_C4_1X)).model.train_cfg.rpn.allowed_border == 0
+
+    # mmselfsup 0.x _base_/schedules/schedule_1x.py / schedule_2x.py: linear warm-up over 1000 iterations from lr
+    # x0.001 (mmdet 3.3's schedule_1x: 500), then x0.1 at epochs 8, 11 (1x) or 16, 22 (2x)
+    for path, epochs, milestones in ((COCO_C4_1X, 12, [8, 11]), (COCO_FPN, 12, [8, 11]), (COCO_C4_2X, 24, [16, 22])):
+        cfg = Config.fromfile(str(path))
+        assert [(s.type, s.by_epoch, s.begin, s.end, s.get('start_factor'), s.get('milestones'))
+                for s in cfg.param_scheduler] == [('LinearLR', False, 0, 1000, 0.001, None),
+                                                  ('MultiStepLR', True, 0, epochs, None, milestones)], path.name
+        assert cfg.train_cfg.max_epochs == epochs
+
     fpn = Config.fromfile(str(COCO_FPN))
     assert fpn.model.neck.norm_cfg.type == 'SyncBN'
     assert fpn.model.roi_head.bbox_head.norm_cfg.type == 'SyncBN'
@@ -111,6 +125,21 @@ def test_schedules_and_evaluation_follow_the_protocol() -> None:
     city = Config.fromfile(str(CITYSCAPES_FCN))
     assert city.train_cfg.max_iters == 40000
     assert city.model.test_cfg.mode == 'slide' and city.model.test_cfg.crop_size == (769, 769)
+
+
+def test_detection_configs_inherit_one_moco_block() -> None:
+    """MoCo's overrides (SyncBN, norm_eval, frozen_stages, style, the checked init, RGB input, the res5 head) are
+    written once, in benchmarks/mmdetection/_base_/moco_overrides.py, and every detection config takes them from
+    there (text only: runs without mmdet; the merged values are checked by test_config_follows_protocol_and_builds)."""
+    configs = sorted(p for p in DET.rglob('*.py') if '_base_' not in p.parts)
+    assert len(configs) == 4
+    block = DET / '_base_/moco_overrides.py'
+    assert 'SyncBN' in block.read_text() and 'ResLayerExtraNorm' in block.read_text()
+    for config in configs:
+        text = '\n'.join(line.split('#')[0] for line in config.read_text().splitlines())  # code, not comments
+        for repeated in ('SyncBN', 'norm_eval', 'frozen_stages', 'CheckedPretrained', 'ResLayerExtraNorm', '58.395'):
+            assert repeated not in text, f'{config.name} repeats {repeated!r}: take it from {block.name}'
+        assert "_base_/moco_overrides.py'" in text or "_base_ = './mask-rcnn_r50-c4_8xb2-ms-1x_coco.py'" in text
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,24 +1,17 @@
 # SimSiam -> COCO instance segmentation: Mask R-CNN R50-FPN, 1x schedule (12 epochs), 8 GPUs x 2 images.
-# MoCo's protocol: SyncBN in the backbone, the FPN and the heads (4conv1fc box head), multi-scale training
-# (short side 640-800), test at 800. Reports coco/bbox_mAP (AP^bb) and coco/segm_mAP (AP^mk) on val2017.
+# MoCo's protocol (../_base_/moco_overrides.py): SyncBN in the backbone, the FPN and the heads (4conv1fc box head),
+# multi-scale training (short side 640-800), test at 800. Reports coco/bbox_mAP (AP^bb) and coco/segm_mAP (AP^mk) on
+# val2017.
 # Run: bash tools/benchmarks/mmdetection/dist_train.sh THIS_CONFIG PRETRAIN.pth 8
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-
-# The SimSiam checkpoint; the runner replaces it by its PRETRAIN argument.
-pretrained = 'work_dirs/simsiam_resnet50_8xb32-coslr-100e_in1k/epoch_100.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/moco_overrides.py']
 
 model = dict(
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')),
-    neck=dict(norm_cfg=norm_cfg),  # "We also use SyncBN in the newly initialized layers (e.g., FPN)"
+    data_preprocessor={{_base_.moco_data_preprocessor}},  # the FPN base's values already; set as in every config
+    backbone={{_base_.moco_backbone}},
+    neck=dict(norm_cfg={{_base_.moco_norm_cfg}}),  # SyncBN in the newly initialised layers too
     roi_head=dict(
-        bbox_head=dict(type='Shared4Conv1FCBBoxHead', norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', norm_cfg={{_base_.moco_norm_cfg}}),
+        mask_head=dict(norm_cfg={{_base_.moco_norm_cfg}})))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
@@ -32,6 +25,12 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
+# mmselfsup 0.x configs/benchmarks/mmdetection/_base_/schedules/schedule_1x.py: linear warm-up over 1000 iterations
+# from lr x0.001 (warmup_iters=1000, warmup_ratio=0.001; mmdet 3.3's schedule_1x warms up over 500), lr x0.1 after
+# epochs 8 and 11
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1),
+]
+
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
-# simsiam_mm lets torch >= 2.6 read our checkpoints with weights_only=True (simsiam_mm/checkpoint.py)
-custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
