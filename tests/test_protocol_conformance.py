@@ -184,21 +184,83 @@ def test_avgpool_lars_variants_are_extra_configs_named_so():
 
 
 # ------------------------------------------------------------------------------------------------ Lighting noise
-def test_lighting_noise_matches_the_rgb_reference_on_the_bgr_pipeline_image():
-    """The per-stage ImageNet config's Lighting on the BGR image adds, to each colour, the reference RGB PCA offset
-    (eigvec_rgb * alpha * eigval summed per colour; Krizhevsky et al., the ImageNet constants)."""
-    from mmpretrain.datasets.transforms import Lighting
+# mmselfsup 0.x mmselfsup/datasets/pipelines/transforms.py Lighting._IMAGENET_PCA (pixels in [0, 1], rows R, G, B)
+PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
+PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]])
+
+
+def reference_lighting(img: torch.Tensor, alphastd: float = 0.1) -> torch.Tensor:
+    """mmselfsup 0.x ``Lighting.__call__``, written out: ``img`` is the 3xHxW float RGB tensor of ``ToTensor``."""
+    alpha = img.new().resize_(3).normal_(0, alphastd)
+    rgb = PCA_EIGVEC.type_as(img).clone().mul(alpha.view(1, 3).expand(3, 3)).mul(
+        PCA_EIGVAL.view(1, 3).expand(3, 3)).sum(1).squeeze()
+    return img.add(rgb.view(3, 1, 1).expand_as(img))
+
+
+def _config_lighting():
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.registry import TRANSFORMS
     cfg = Config.fromfile(str(IN1K_MHEAD))
-    (light, ) = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'Lighting']
-    kwargs = {k: v for k, v in light.items() if k not in ('type', '_scope_')}
-    eigval = np.array([55.4625, 4.7940, 1.1475])
-    eigvec_rgb = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]])
-    bgr = np.random.default_rng(0).uniform(0, 255, (4, 5, 3)).astype(np.float32)  # float: no rounding hides a swap
-    np.random.seed(3)
-    out = Lighting(**kwargs).transform(dict(img=bgr.copy()))['img'].astype(np.float64)
-    np.random.seed(3)
-    alpha = np.random.normal(0, 0.1, 3)
-    offset_rgb = (eigvec_rgb * alpha * eigval).sum(axis=1)
-    expected_bgr = (bgr[..., ::-1].astype(np.float64) + offset_rgb)[..., ::-1]
-    np.testing.assert_allclose(out, expected_bgr, rtol=0, atol=1e-4)
-    assert abs(offset_rgb[0] - offset_rgb[2]) > 0.1  # red and blue offsets differ: a swap fails the comparison
+    types = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    assert 'Lighting' not in types  # mmpretrain's uint8 Lighting truncates and wraps
+    (light, ) = [t for t in cfg.train_dataloader.dataset.pipeline if t.type.endswith('FloatLighting')]
+    assert types.index(light.type) == len(types) - 2  # the last step before packing, as in the reference
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # the dataset's scope: the type must resolve there
+        return TRANSFORMS.build(light)
+
+
+def test_lighting_noise_is_the_reference_formula_in_float():
+    """The per-stage ImageNet config's lighting on the BGR uint8 pipeline image equals mmselfsup 0.x's Lighting on
+    the RGB [0, 1] tensor (x 255, channels reversed), for the same generator state; and so do the normalised inputs
+    the network sees."""
+    light = _config_lighting()
+    bgr = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    rgb01 = torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1).float() / 255  # ToTensor
+    red_minus_blue = []
+    for seed in range(5):
+        torch.manual_seed(seed)
+        expected = reference_lighting(rgb01)
+        torch.manual_seed(seed)
+        out = light.transform(dict(img=bgr.copy()))['img']
+        assert out.dtype == np.float32
+        ours = torch.from_numpy(out[..., ::-1].copy()).permute(2, 0, 1)
+        torch.testing.assert_close(ours / 255, expected, rtol=0, atol=1e-6)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+        torch.testing.assert_close((ours - 255 * mean) / (255 * std), (expected - mean) / std, rtol=0, atol=1e-4)
+        offset = (expected - rgb01)[:, 0, 0]
+        red_minus_blue.append(abs(float(offset[0] - offset[2])))
+    assert max(red_minus_blue) > 1e-4  # 100x the tolerance: a red-blue channel swap fails the comparison
+
+
+def test_lighting_keeps_black_black_and_white_white():
+    """Black stays near 0 and white near 255 (moved by the noise only, never wrapped to the other end); mmpretrain's
+    uint8 Lighting, which the config used before, wraps them."""
+    from mmpretrain.datasets.transforms import Lighting
+    light = _config_lighting()
+    black, white = np.zeros((3, 3, 3), np.uint8), np.full((3, 3, 3), 255, np.uint8)
+    wrapped = 0
+    for seed in range(10):
+        torch.manual_seed(seed)
+        out_black = light.transform(dict(img=black.copy()))['img']
+        torch.manual_seed(seed)
+        out_white = light.transform(dict(img=white.copy()))['img']
+        np.testing.assert_allclose(out_white - 255, out_black, rtol=0, atol=1e-4)  # the same offset on both
+        assert np.abs(out_black).max() < 30 and (np.abs(out_black) > 0).all()  # noise, not a wrap (max |o| ~ 12)
+        np.random.seed(seed)
+        old = Lighting(eigval=[55.4625, 4.7940, 1.1475], eigvec=PCA_EIGVEC.flip(0).tolist(), alphastd=0.1,
+                       to_rgb=False).transform(dict(img=black.copy()))['img']
+        wrapped += int((old > 200).any())
+    assert wrapped > 0  # the uint8 version does wrap black around (to ~250) for a negative offset
+
+
+def test_lighting_refuses_settings_it_cannot_apply():
+    from simsiam_mm.datasets import FloatLighting
+    from simsiam_mm.errors import ConfigError, DataError
+    with pytest.raises(ConfigError, match="channel_order='hsv'"):
+        FloatLighting(channel_order='hsv')
+    with pytest.raises(ConfigError, match='eigvec 3 rows of 3'):
+        FloatLighting(eigvec=[[1, 0, 0]])
+    with pytest.raises(DataError, match=r'HxWx3 colour image, got shape \(4, 4\)'):
+        FloatLighting().transform(dict(img=np.zeros((4, 4), np.uint8)))
+    assert FloatLighting(alphastd=0.).transform(dict(img=np.full((2, 2, 3), 7, np.uint8)))['img'].dtype == np.float32

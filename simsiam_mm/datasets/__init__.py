@@ -7,10 +7,11 @@ from .fast_pipeline import (
                             FastRandomGrayscale,
                             FastRandomResizedCrop,
 )
+from .lighting import FloatLighting
 from .loading import SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 
 __all__ = [
-    'CachedDataset', 'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip',
+    'CachedDataset', 'FastColorJitter', 'FloatLighting', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip',
     'FastRandomGrayscale', 'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex',
     'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']

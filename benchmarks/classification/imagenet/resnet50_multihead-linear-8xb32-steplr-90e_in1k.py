@@ -42,13 +42,11 @@ train_pipeline = [
     dict(type='RandomResizedCrop', scale=224, backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    # AlexNet PCA lighting noise. The image is BGR here (LoadImageFromFile; the data_preprocessor converts to RGB
-    # later), so the eigenvector rows, one per channel, are in B, G, R order: the ImageNet RGB rows
-    # [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]] reversed, as in
-    # mmpretrain's resnest configs. to_rgb=False: mmcv.adjust_lighting would otherwise return an RGB image.
-    dict(type='Lighting', eigval=[55.4625, 4.7940, 1.1475],
-         eigvec=[[-0.5836, -0.6948, 0.4203], [-0.5808, -0.0045, -0.8140], [-0.5675, 0.7192, 0.4009]],
-         alphastd=0.1, to_rgb=False),
+    # AlexNet PCA lighting noise as mmselfsup 0.x adds it (its Lighting, after ToTensor): to the float image, with no
+    # clipping or cast back to uint8 (mmpretrain's Lighting truncates to uint8: black wraps to 251). The ImageNet
+    # eigenvectors are the reference's (rows R, G, B); the offset goes to the matching channel of this BGR image
+    # (LoadImageFromFile; the data_preprocessor converts to RGB later). simsiam_mm/datasets/lighting.py
+    dict(type='simsiam_mm.FloatLighting', alphastd=0.1, channel_order='bgr'),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
