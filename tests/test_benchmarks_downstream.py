@@ -142,6 +142,19 @@ def test_detection_configs_inherit_one_moco_block() -> None:
         assert "_base_/moco_overrides.py'" in text or "_base_ = './mask-rcnn_r50-c4_8xb2-ms-1x_coco.py'" in text
 
 
+def test_voc_summary_names_the_figure_comparable_to_the_published_ap50() -> None:
+    """mmdet's VOCMetric calls the mean over IoU 0.50:0.95 `mAP`; the published VOC07+12 figure is AP50."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('train_downstream', RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.format_table({'pascal_voc/mAP': 0.51, 'pascal_voc/AP50': 0.8, 'pascal_voc/AP75': 0.56}, 'VOC')
+    assert '| pascal_voc/AP50 | 0.8000 |' in table
+    assert 'pascal_voc/AP50: the figure comparable to the published VOC07+12 AP50' in table.splitlines()
+    assert 'pascal_voc/mAP: AP, the mean over IoU 0.50:0.05:0.95 (not AP50)' in table.splitlines()
+    assert 'published' not in module.format_table({'mIoU': 48.0}, 'VOC12aug')  # only where the VOC keys are
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # checkpoint reading and the load check
 # ----------------------------------------------------------------------------------------------------------------
@@ -305,3 +318,5 @@ def test_benchmark_smoke_run(name: str, downstream_root: Path, simsiam_r50_check
     out = proc.stdout
     print('\n' + out[out.index('Pretrained '):])
     assert '| metric | value |' in out and all(f'| {k} |' in out for k in metric_keys)
+    if 'pascal_voc/AP50' in metric_keys:
+        assert 'pascal_voc/AP50: the figure comparable to the published VOC07+12 AP50' in out

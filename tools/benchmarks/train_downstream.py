@@ -99,10 +99,17 @@ def backbone_file(cfg: Config) -> str:
     return osp.join(cfg.work_dir, 'pretrain_backbone.pth')
 
 
+# Which key is the published figure (SimSiam Table 5 reports VOC07+12 AP50, AP, AP75; mmdet's VOCMetric names the
+# mean over its IoU thresholds `mAP`)
+PUBLISHED_AS = {'pascal_voc/AP50': 'the figure comparable to the published VOC07+12 AP50',
+                'pascal_voc/mAP': 'AP, the mean over IoU 0.50:0.05:0.95 (not AP50)'}
+
+
 def format_table(metrics: dict[str, Any], title: str) -> str:
-    """A markdown table of the metrics, one row each."""
+    """A markdown table of the metrics, one row each, and what the published tables call the VOC figures."""
     rows = [f'| {k} | {v:.4f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in metrics.items()]
-    return '\n'.join([title, '', '| metric | value |', '|---|---|', *rows])
+    notes = [f'{k}: {note}' for k, note in PUBLISHED_AS.items() if k in metrics]
+    return '\n'.join([title, '', '| metric | value |', '|---|---|', *rows, *([''] + notes if notes else [])])
 
 
 def run(cfg: Config, pretrain: str, targets: list[str], extra_hooks: list[Hook] | None = None) -> dict[str, Any]:
