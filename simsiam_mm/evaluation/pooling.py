@@ -3,9 +3,9 @@
 Source: mmselfsup 0.x, ``mmselfsup/models/utils/multi_pooling.py``, ``MultiPooling.POOL_PARAMS['resnet50']`` with
 ``pool_type='specified'``. The reference uses them in both places that pool per-stage features, and so does this
 project: the VOC07 (low-shot) SVM feature extraction (``tools/analysis/voc_svm.py``; mmselfsup 0.x
-``configs/benchmarks/classification/svm_voc07.py`` ``pool_cfg``) and the per-stage linear heads
-(:class:`~simsiam_mm.evaluation.MultiStageLinearHead`; mmselfsup 0.x ``_base_/models/resnet50_multihead.py``
-``MultiClsHead(pool_type='specified')``).
+``tools/benchmarks/classification/svm_voc07/extract.py``, whose extractor pools with ``pool_type='specified'``) and
+the per-stage linear heads (:class:`~simsiam_mm.evaluation.MultiStageLinearHead`; mmselfsup 0.x
+``_base_/models/resnet50_multihead.py`` ``MultiClsHead(pool_type='specified')``).
 
 At the protocol's 224 px input the stages are 112, 56, 28, 14 and 7 px wide (feature1 = the stem before the
 max-pool), and the windows pool them to 12, 6, 4, 3, 2 px: 9216 / 9216 / 8192 / 9216 / 8192 dimensions for ResNet-50.

@@ -5,7 +5,7 @@ Protocol of Goyal, Mahajan, Gupta, Misra, "Scaling and Benchmarking Self-Supervi
 the scripts behind the published SimSiam numbers):
 
 - features: one stage, average-pooled with the reference's fixed windows (:mod:`simsiam_mm.evaluation.pooling`) to
-  about 9k dimensions, of images resized short side 256 then to 224x224 (no crop, :data:`EXTRACT_PIPELINE`),
+  about 9k dimensions, of images resized short side 256 then to 224x224 (no crop, :func:`extract_pipeline`),
   l2-normalised per image;
 - full SVM: one ``LinearSVC(C, class_weight={1: 2, -1: 1}, loss='squared_hinge', penalty='l2', dual=True,
   tol=1e-4, max_iter=2000)`` per class, one-vs-rest on VOC07 trainval, where an image whose only instances of the
@@ -37,8 +37,8 @@ LOW_SHOT_K = (1, 2, 4, 8, 16, 32, 64, 96)
 LOW_SHOT_DRAWS = 5
 # mmselfsup 0.x tools/benchmarks/classification/svm_voc07/tools/train_svm_kfold.py: cross_val_score(cv=3, ...).
 CV_FOLDS = 3
-# Feature extraction images: mmselfsup configs/benchmarks/classification/svm_voc07.py extract_pipeline
-# (ResizeEdge 256, then Resize to 224x224: the whole image, squashed, no crop).
+# Feature extraction images: mmselfsup 0.x configs/benchmarks/classification/svm_voc07.py, data.extract.pipeline:
+# Resize(256) (short side), then Resize((224, 224)): the whole image, squashed, no crop.
 RESIZE_SHORT_SIDE, EXTRACT_SIZE = 256, 224
 
 

@@ -3,6 +3,8 @@
 # Run: bash tools/benchmarks/mmdetection/dist_train.sh THIS_CONFIG PRETRAIN.pth 8
 _base_ = './mask-rcnn_r50-c4_8xb2-ms-1x_coco.py'
 
+# mmselfsup 0.x configs/benchmarks/mmdetection/_base_/schedules/schedule_2x.py: warmup_iters=1000, warmup_ratio=0.001,
+# lr x0.1 after epochs 16 and 22
 max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
