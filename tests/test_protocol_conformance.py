@@ -264,3 +264,33 @@ def test_lighting_refuses_settings_it_cannot_apply():
     with pytest.raises(DataError, match=r'HxWx3 colour image, got shape \(4, 4\)'):
         FloatLighting().transform(dict(img=np.zeros((4, 4), np.uint8)))
     assert FloatLighting(alphastd=0.).transform(dict(img=np.full((2, 2, 3), 7, np.uint8)))['img'].dtype == np.float32
+
+
+@pytest.mark.slow  # builds the config's ResNet-50 with 5 heads, ~10 s
+def test_per_stage_pipeline_feeds_float_lighting_through_the_data_preprocessor(cifar10_root):
+    """Real images through the config's training pipeline, collate and data_preprocessor: the float image with its
+    lighting offset reaches the normalisation un-rounded, and one training step gives finite losses."""
+    from mmengine.dataset import Compose, default_collate
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.registry import MODELS
+    cfg = Config.fromfile(str(IN1K_MHEAD))
+    cfg.model.backbone.init_cfg = None  # random weights: this checks the data path, not a checkpoint
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)  # as the Runner does
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        model = MODELS.build(cfg.model)
+    files = sorted((cifar10_root / 'train' / 'cat').glob('*.jpg'))[:2]
+    torch.manual_seed(0)
+    samples = [pipeline(dict(img_path=str(f), gt_label=i)) for i, f in enumerate(files)]
+    assert all(s['inputs'].dtype == torch.float32 and s['inputs'].shape == (3, 224, 224) for s in samples)
+    assert any((s['inputs'] != s['inputs'].round()).any() for s in samples)  # the offset is not rounded away
+    batch = model.data_preprocessor(default_collate(samples), True)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    torch.testing.assert_close(batch['inputs'][0], (samples[0]['inputs'].flip(0) - mean) / std)  # BGR -> RGB, norm
+    optim = build_optim_wrapper(model, dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    log = model.train_step(default_collate(samples), optim)
+    assert all(torch.isfinite(v).all() for k, v in log.items() if k.startswith('loss'))
