@@ -1,7 +1,7 @@
 # Per-stage linear probes feature1..feature5 of a frozen SimSiam ResNet-50 on iNaturalist 2018 (8,142 species,
-# 437,513 train / 24,426 val images): the reference protocol (mmselfsup 0.x
-# configs/benchmarks/classification/inaturalist2018/resnet50_mhead_8xb32-steplr-84e_inat18.py with
-# _base_/datasets/inaturalist2018.py). The model, optimiser (SGD lr 0.01, nesterov, momentum 0.9, weight decay 1e-4,
+# 437,513 train / 24,426 val images): the reference protocol, as in
+# mmselfsup 0.x configs/benchmarks/classification/inaturalist2018/resnet50_mhead_8xb32-steplr-84e_inat18.py with
+# _base_/datasets/inaturalist2018.py. The model, optimiser (SGD lr 0.01, nesterov, momentum 0.9, weight decay 1e-4,
 # none on norms) and batch (256 = 8 x 32) are the ImageNet per-stage config's; here 84 epochs, lr x0.1 at epochs 24,
 # 48, 72; training images: random resized crop 224 + horizontal flip; val: short side 256 -> center crop 224.
 #
