@@ -461,6 +461,12 @@ def _(c):
     return Case([DOWNSTREAM, str(c.tmp / 'det_cfg.py'), str(c.mid)], 'det_cfg.py')
 
 
+@case('train_downstream.py: a benchmark config under the old configs/benchmarks/ path')
+def _(c):
+    return Case([DOWNSTREAM, 'configs/' + VOC12AUG, str(c.mid)],
+                f'the benchmark configs moved to benchmarks/: {VOC12AUG}')
+
+
 @case('prepare_cifar10.py: missing archive')
 def _(c):
     return Case([PREPARE, str(c.tmp / 'cifar-10-python.tar.gz'), str(c.tmp / 'c10')], 'cifar-10-python.tar.gz')

@@ -289,8 +289,11 @@ def load_config(path: str) -> Config:
     """``Config.fromfile`` with errors that name the file: a missing path, a folder, a Python syntax error (mmengine
     reports ``<unknown>`` as the file)."""
     if not osp.exists(path):
+        moved = path.replace('configs/benchmarks/', 'benchmarks/')  # the layout before the benchmarks/ move
+        hint = f'the benchmark configs moved to benchmarks/: {moved}' if moved != path and osp.exists(moved) else (
+            'the shipped configs are under configs/ (pretraining) and benchmarks/ (evaluation)')
         raise ConfigError(f'{path}: config file does not exist (absolute: {osp.abspath(path)}) — check the path; '
-                          'the shipped configs are under configs/.')
+                          f'{hint}.')
     if osp.isdir(path):
         raise ConfigError(f'{path}: is a folder, not a config file — give the path of a .py config inside it.')
     try:
