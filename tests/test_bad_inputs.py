@@ -445,7 +445,7 @@ def evidence(c: Ctx, root: Path, *options: str) -> list[str]:
 def _(c):
     root = train_only_folder(c, 'le_train_only', {'cat': 6, 'dog': 6, 'ship': 6})
     return Case(evidence(c, root, '--holdout-per-class', '2', '--evals', '1'), 'Gain over the strongest random init',
-                returncode=0, also_say=('6 held-out train images vs the other 12',))
+                returncode=0, also_say=('bank 12 train / queries 6 train (held-out 2/class)',))
 
 
 @case('learning_evidence.py --holdout-per-class larger than a class')
