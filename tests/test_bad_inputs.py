@@ -421,6 +421,75 @@ def _(c):
     return Case([CONV + 'publish_model.py', '--verify', str(f)], 'published-00000000.pth')
 
 
+# ---- learning_evidence.py, plot_curves.py (issue 22) ------------------------------------------------------------
+EVIDENCE, CURVES = 'tools/analysis/learning_evidence.py', 'tools/analysis/plot_curves.py'
+RECIPE_32PX = 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-cpu.py'
+
+
+def train_only_folder(c: Ctx, name: str, per_class: dict[str, int]) -> Path:
+    """``name/train/<class>/`` with real CIFAR-10 images (``per_class[class]`` of each) and no val/ or test/ split."""
+    for cls, n in per_class.items():
+        (c.tmp / name / 'train' / cls).mkdir(parents=True, exist_ok=True)
+        for src in sorted((c.cifar / 'train' / cls).glob('*.jpg'))[:n]:
+            shutil.copy(src, c.tmp / name / 'train' / cls)
+    return c.tmp / name
+
+
+def evidence(c: Ctx, root: Path, *options: str) -> list[str]:
+    return [EVIDENCE, RECIPE_32PX, '--data-root', str(root), '--out-dir', str(c.tmp / f'{root.name}_out'),
+            '--work-dir', str(c.tmp / f'{root.name}_wd'), '--threads', '1', *options, '--cfg-options',
+            'train_cfg.max_iters=2', 'train_dataloader.batch_size=4']
+
+
+@case('learning_evidence.py --holdout-per-class on a folder with a train split only (works)', training=True)
+def _(c):
+    root = train_only_folder(c, 'le_train_only', {'cat': 6, 'dog': 6, 'ship': 6})
+    return Case(evidence(c, root, '--holdout-per-class', '2', '--evals', '1'), 'Gain over the strongest random init',
+                returncode=0, also_say=('bank 12 train / queries 6 train (held-out 2/class)',))
+
+
+@case('learning_evidence.py --holdout-per-class larger than a class')
+def _(c):
+    root = train_only_folder(c, 'le_small_class', {'cat': 6, 'dog': 2, 'ship': 6})
+    return Case(evidence(c, root, '--holdout-per-class', '3', '--evals', '1'), "class 'dog' has 2 image(s)",
+                absent=[c.tmp / 'le_small_class_out'])
+
+
+@case('learning_evidence.py --evals 0')
+def _(c):
+    root = train_only_folder(c, 'le_evals0', {'cat': 2})
+    return Case(evidence(c, root, '--evals', '0'), '--evals', returncode=2, absent=[c.tmp / 'le_evals0_wd'])
+
+
+def scalars(c: Ctx, name: str, text: str) -> Path:
+    c.file(f'{name}/vis_data/scalars.json', text)
+    return c.tmp / name
+
+
+SCALARS = ''.join(f'{{"loss": {-0.1 * i}, "z_std_x_sqrt_d": 1.0, "lr": 0.05, "iter": {i}, "step": {i}}}\n'
+                  for i in range(1, 4))
+
+
+@case('plot_curves.py on a scalars.json cut off mid-line (a killed run): skipped with a note')
+def _(c):
+    work = scalars(c, 'curves_cut', SCALARS + '{"loss": -0.4, "z_std_x')
+    return Case([CURVES, str(work), '--out', str(c.tmp / 'curves_cut.png')], 'scalars.json:4: partial last line',
+                returncode=0)
+
+
+@case('plot_curves.py on a scalars.json with a broken line inside')
+def _(c):
+    work = scalars(c, 'curves_bad', SCALARS.replace('"lr": 0.05, "iter": 2', '"lr": 0.05 "iter": 2'))
+    return Case([CURVES, str(work), '--out', str(c.tmp / 'curves_bad.png')], 'scalars.json:2',
+                absent=[c.tmp / 'curves_bad.png'])
+
+
+@case('plot_curves.py on a summary JSON cut off mid-line')
+def _(c):
+    f = c.file('le_summary_cut.json', '{"figure": "learning_evidence", "knn": [')
+    return Case([CURVES, str(f)], 'le_summary_cut.json:1', absent=[c.tmp / 'le_summary_cut.png'])
+
+
 # ---- downstream runner, data preparation ------------------------------------------------------------------------
 @case('train_downstream.py: missing pretrained checkpoint')
 def _(c):

@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+from simsiam_mm.results import read_series, series_file
+
 from conftest import REPO
 
 ITERS, LAST = 60, 20
@@ -34,10 +36,13 @@ def run_both(cifar10_root, tmp_path) -> dict[str, list[dict]]:
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-4000:]
-    runs = json.loads((tmp_path / 'out/collapse_evidence.json').read_text())['runs']
+    summary = tmp_path / 'out/collapse_evidence.json'
+    runs = json.loads(summary.read_text())['runs']
+    series = {name: read_series(series_file(summary, runs[name]['series'])) for name in ('simsiam', 'no_stopgrad')}
     for name in ('simsiam', 'no_stopgrad'):
-        assert runs[name]['knn'] == [] and len(runs[name]['iters']) == ITERS
-    return {name: runs[name]['iters'] for name in ('simsiam', 'no_stopgrad')}
+        assert runs[name]['knn'] == [] and series[name]['iter'] == list(range(1, ITERS + 1))
+        assert runs[name]['final']['loss'] == series[name]['loss'][-1]
+    return {name: [dict(zip(s, values)) for values in zip(*s.values())] for name, s in series.items()}
 
 
 @pytest.mark.slow

@@ -116,6 +116,21 @@ def test_knn_hook_runs_during_pretraining(cifar10_root, tmp_path):
     assert [s['step'] for s in scalars if 'knn/top1' in s] == [0, 2]
 
 
+def test_knn_hook_at_given_iterations():
+    """``at``: exactly these iterations (evenly spread over a budget ``interval`` does not divide), iteration-based."""
+    from types import SimpleNamespace
+
+    from simsiam_mm.evaluation import KNNEvalHook
+    hook = KNNEvalHook({}, {}, by_epoch=False, at=[3, 7])
+    done = []
+    hook.evaluate = lambda runner, step: done.append(step)
+    for i in range(10):
+        hook.after_train_iter(SimpleNamespace(iter=i), i)
+    assert done == [3, 7]
+    with pytest.raises(ValueError, match='by_epoch=False'):
+        KNNEvalHook({}, {}, at=[3])
+
+
 # ------------------------------------------------------------------------------------------------------------ configs
 def build_from_config(path: Path, **options):
     from mmengine.registry import init_default_scope

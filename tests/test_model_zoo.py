@@ -301,8 +301,12 @@ def test_command_lines_print_counts_and_name_the_bad_file(tmp_path):
     torch.save(dict(state_dict={'neck.mlp.0.weight': torch.zeros(2, 2)}), tmp_path / 'neck_only.pth')
     proc = converter('simsiam_mm_to_torchvision', tmp_path / 'neck_only.pth', tmp_path / 'x.pth')
     assert proc.returncode == 1
-    assert f'error: {tmp_path / "neck_only.pth"}: no backbone keys' in proc.stderr
-    assert not (tmp_path / 'x.pth').exists()
+    # the shared error boundary's format (issue 23): '<tool>: error: <culprit>: ...', one line, no traceback
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f'simsiam_mm_to_torchvision.py: error: {tmp_path / "neck_only.pth"}: no backbone keys'), proc.stderr
+    assert 'Traceback' not in proc.stderr and not (tmp_path / 'x.pth').exists()
+    proc = converter('simsiam_mm_to_torchvision', tmp_path / 'neck_only.pth', tmp_path / 'x.pth', '--debug')
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr  # --debug shows where it failed
 
     # publish_model --verify: a truncated published file is reported, naming the file, with exit status 1
     training_checkpoint(tmp_path / 'epoch_1.pth')

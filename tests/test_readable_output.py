@@ -81,7 +81,7 @@ def test_plot_curves_names_a_work_dir_without_scalars(tmp_path):
     proc = run_tool('tools/analysis/plot_curves.py', str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f'{tmp_path}: error: no vis_data/scalars.json under it; pass the work dir tools/train.py wrote '
+        f'plot_curves.py: error: {tmp_path}: no vis_data/scalars.json under it; pass the work dir tools/train.py wrote '
         '(its config needs a LocalVisBackend, the default)']
 
 

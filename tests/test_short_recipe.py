@@ -15,6 +15,7 @@ from simsiam_mm.datasets import CachedDataset
 from simsiam_mm.errors import DataError
 from simsiam_mm.models import BatchAugDataPreprocessor
 from simsiam_mm.models.batch_augment import random_resized_crop_boxes, resized_crops
+from simsiam_mm.results import read_series, series_file
 
 from conftest import REPO, require_data
 
@@ -137,7 +138,11 @@ def test_learning_evidence_measures_both_baselines(tmp_path, cifar10_root):
     assert results['gain'] == pytest.approx(saved['knn'][-1]['top1'] - saved['baseline_top1'])
     assert (tmp_path / 'run.png').stat().st_size > 10_000
     assert 'Gain over the strongest random init' in (tmp_path / 'run.md').read_text()
-    assert saved['iters']['iter'] == list(range(1, 7)) and len(saved['iters']['loss']) == 6
+    series = read_series(series_file(tmp_path / 'run.json', saved['series']))  # the per-iteration CSV beside it
+    assert saved['figure'] == 'learning_evidence' and 'iters' not in saved
+    assert series['iter'] == list(range(1, 7)) and len(series['loss']) == 6
+    assert [h['minutes'] for h in saved['knn']] == pytest.approx([series['train_seconds'][i - 1] / 60 for i in (3, 6)],
+                                                                abs=1e-4)
 
 
 @pytest.mark.slow
@@ -156,3 +161,17 @@ def test_speed_benchmark_times_every_variant(tmp_path, cifar10_root):
     assert [r['threads'] for r in result['rows'].values()] == [1, 2, 2, 2, 2]
     assert all(r['median_s'] > 0 for r in result['rows'].values())
     assert json.loads(out.read_text())['table'].count('\n| ') == 6  # header + five rows
+
+
+def test_per_sample_views_are_the_reference_config_pipeline():
+    """The batched augmentation's per-sample equivalent (what short_recipe_speed.py times it against) is the view
+    pipeline the CIFAR-10 reference config writes: the MoCo v2 augmentation without blur, at 32 px."""
+    reference = Config.fromfile(str(REPO / 'configs/_base_/datasets/cifar10_simsiam.py')).view_pipeline
+    pre = BatchAugDataPreprocessor(crop_size=32, blur_prob=0.0, mean=[0.0] * 3, std=[1.0] * 3)
+    ours = pre.per_sample_views()
+    assert [t['type'] for t in ours] == [t['type'] for t in reference]
+    for mine, ref in zip(ours, reference):
+        assert {k: v for k, v in mine.items() if k != 'aspect_ratio_range'} == ref, (mine, ref)
+    assert ours[0]['aspect_ratio_range'] == (3 / 4, 4 / 3)  # mmpretrain's default, stated
+    blur = BatchAugDataPreprocessor(crop_size=224, mean=[0.0] * 3, std=[1.0] * 3).per_sample_views()
+    assert blur[3] == dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5)

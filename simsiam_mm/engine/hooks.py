@@ -1,6 +1,7 @@
 """Hooks for SimSiam training: the collapse monitor, and a stop at the first non-finite loss (before a checkpoint
 with NaN weights can be written)."""
 import math
+import time
 
 import torch
 import torch.distributed as dist
@@ -87,3 +88,35 @@ class NonFiniteLossHook(Hook):
             + f'Current lr: {lrs}. Try a lower lr (optim_wrapper.optimizer.lr) or a warm-up, '
             + ('turn off AMP (--amp) or use bfloat16: float16 overflows; ' if amp else '')
             + 'gradient clipping (optim_wrapper.clip_grad=dict(max_norm=...)), and check the input data.')
+
+
+@HOOKS.register_module()
+class IterationRecorder(Hook):
+    """Keep every iteration's loss, collapse score and time, for the analysis tools' per-iteration series.
+
+    ``rows[i]`` holds ``iter`` (1-based), ``loss``, ``z_std_x_sqrt_d``, ``sec`` (this iteration: from
+    ``before_train_iter`` to this hook's ``after_train_iter``, so it counts the hooks that run before it) and
+    ``train_seconds`` (the sum of ``sec`` so far). A hook of lower priority (e.g. a kNN evaluation registered at
+    ``LOWEST``) is outside the timed span, so ``train_seconds`` is training time without those pauses.
+
+    Examples:
+        >>> recorder = IterationRecorder()
+        >>> # runner.register_hook(recorder); runner.train(); recorder.rows[-1]['train_seconds']
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.train_seconds = 0.0
+        self._start = 0.0
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._start = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
+        sec = time.perf_counter() - self._start
+        self.train_seconds += sec
+        self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
+                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']), sec=sec,
+                              train_seconds=self.train_seconds))

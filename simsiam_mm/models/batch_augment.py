@@ -137,7 +137,23 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
         bounds = [(1 - brightness, 1 + brightness), (1 - contrast, 1 + contrast), (1 - saturation, 1 + saturation),
                   (-hue, hue)]
         self.jitter = list(zip(JITTER_OPS, bounds))  # mmpretrain's ColorJitter order of indices
+        self.jitter_strength = dict(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
         self.blur_sigma = tuple(blur_sigma)
+
+    def per_sample_views(self, size: int | None = None) -> list[dict]:
+        """The same augmentation as one view's per-sample mmpretrain transforms (for ``MultiView``), written as the
+        reference configs write it (``configs/_base_/datasets/*_simsiam.py``): what this preprocessor does batched on
+        the device, done image by image in a loader worker. ``size``: the crop side (default ``crop_size``)."""
+        view = [dict(type='RandomResizedCrop', scale=size or self.crop_size, crop_ratio_range=self.crop_scale,
+                     aspect_ratio_range=self.crop_ratio, backend='pillow'),
+                dict(type='RandomApply', prob=self.jitter_prob,
+                     transforms=[dict(type='ColorJitter', **self.jitter_strength)]),
+                dict(type='RandomGrayscale', prob=self.gray_prob, keep_channels=True,
+                     channel_weights=(0.114, 0.587, 0.2989))]
+        if self.blur_prob > 0:
+            view.append(dict(type='GaussianBlur', magnitude_range=self.blur_sigma, magnitude_std='inf',
+                             prob=self.blur_prob))
+        return view + [dict(type='RandomFlip', prob=self.flip_prob)]
 
     def forward(self, data: dict, training: bool = False) -> dict:
         if training:

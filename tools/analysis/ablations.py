@@ -232,31 +232,8 @@ def write_table(table: str, budget_name: str, rows: list[Row], results: list[dic
 
 
 def plot(title: str, budget_name: str, rows: list[Row], results: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    for row, r in zip(rows, results):
-        for ax, key in zip(axes[:2], ('loss', 'z_std_x_sqrt_d')):
-            ax.plot(r['curves']['iter'], r['curves'][key], label=row.name, lw=0.9)
-    x = range(len(rows))
-    axes[2].bar([i - 0.2 for i in x], [r['knn_top1'] or 0 for r in results], 0.4, label='ours: kNN top-1')
-    twin = axes[2].twinx()
-    twin.bar([i + 0.2 for i in x], [row.paper or 0 for row in rows], 0.4, color='tab:gray',
-             label='paper: IN-1k linear top-1')
-    axes[2].set_xticks(list(x), [row.name for row in rows], rotation=20, fontsize=7)
-    twin.set_ylabel('paper (%)')
-    bars = axes[2].get_legend_handles_labels(), twin.get_legend_handles_labels()
-    axes[2].legend(bars[0][0] + bars[1][0], bars[0][1] + bars[1][1], fontsize=7, loc='lower left')
-    for ax, name in zip(axes, ('loss (cosine: -1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'top-1 (%)')):
-        ax.set_title(name)
-    for ax in axes[:2]:
-        ax.set_xlabel('iteration')
-        ax.legend(fontsize=7)
-    fig.suptitle(f'{title} — budget {budget_name}', fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    from simsiam_mm.plots import ablation_table
+    ablation_table(title, budget_name, [row.name for row in rows], [row.paper for row in rows], results, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,12 +14,14 @@ and reads, with :class:`KNNEvalHook` every ``--eval-interval`` iterations, the w
 avg-pooled last stage) on a class-balanced subset of the CIFAR-10 test split against a class-balanced memory bank from
 the train split. (a) ``random init`` is the kNN of the shared initial weights (the hook's evaluation before the first
 iteration). Writes ``<out>/collapse_evidence.{md,json,png}``: the table and loss, z_std*sqrt(d) and kNN against the
-iteration for the three.
+iteration for the three; the per-iteration series go to ``<series-dir>/collapse_evidence_<run>.csv`` (default: the out
+dir), which the JSON names (``tools/analysis/plot_curves.py <out>/collapse_evidence.json`` redraws the figure).
 
 The documented run (docs/evaluation.md: 16 minutes on 2 shared CPU cores; the defaults are the short-budget recipe
 chosen there by measurement: width 16, batch 32, lr 0.5 with 50 warm-up iterations, 1,200 iterations)::
 
-    nice -n 5 python tools/analysis/collapse_evidence.py --data-root ../shared/data/cifar10 --out-dir docs
+    nice -n 5 python tools/analysis/collapse_evidence.py --data-root ../shared/data/cifar10 --out-dir docs \
+        --series-dir results/collapse_evidence
 """
 import argparse
 import json
@@ -29,7 +31,6 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from simsiam_mm.errors import add_debug_flag, cli_main
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data-root', default='data/cifar10', help='folder with train/ and test/ class folders')
     p.add_argument('--out-dir', default='docs', help='where the table (md, json) and plot (png) go')
+    p.add_argument('--series-dir', default=None,
+                   help='where the per-iteration collapse_evidence_<run>.csv go (default: --out-dir)')
     p.add_argument('--work-dir', default='work_dirs/collapse_evidence')
     p.add_argument('--iters', type=int, default=1200, help='training iterations per run')
     p.add_argument('--batch-size', type=int, default=32)
@@ -61,23 +64,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='torch threads; 1 avoids oversubscription on a shared 2-core machine (measured 5x faster)')
     add_debug_flag(p)
     return p.parse_args(argv)
-
-
-class Recorder(Hook):
-    """Keep every iteration's loss, z_std*sqrt(d) and seconds per iteration."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self) -> None:
-        self.rows, self._t = [], None
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._t = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
-                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']),
-                              sec=time.perf_counter() - self._t))
 
 
 def build_cfg(args: argparse.Namespace, run: str) -> Config:
@@ -119,8 +105,9 @@ def build_cfg(args: argparse.Namespace, run: str) -> Config:
 
 
 def train(cfg: Config) -> tuple[list[dict], list[dict], float]:
+    from simsiam_mm.engine import IterationRecorder
     runner = Runner.from_cfg(cfg)
-    recorder = Recorder()
+    recorder = IterationRecorder()
     runner.register_hook(recorder)
     start = time.perf_counter()
     runner.train()
@@ -128,34 +115,13 @@ def train(cfg: Config) -> tuple[list[dict], list[dict], float]:
     return recorder.rows, knn_hook.history if knn_hook else [], time.perf_counter() - start
 
 
-def plot(results: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    colors = dict(simsiam='tab:blue', no_stopgrad='tab:red')
-    labels = dict(simsiam='(b) SimSiam', no_stopgrad='(c) no stop-gradient')
-    for run, r in results['runs'].items():
-        it = [row['iter'] for row in r['iters']]
-        for ax, key in zip(axes[:2], ('loss', 'z_std_x_sqrt_d')):
-            ax.plot(it, [row[key] for row in r['iters']], color=colors[run], label=labels[run], lw=0.8)
-        axes[2].plot([h['iter'] for h in r['knn']], [h['top1'] for h in r['knn']], 'o-', color=colors[run],
-                     label=labels[run])
-    if 'random_init' in results:  # absent with --eval-interval 0 (no kNN evaluation at all)
-        axes[2].axhline(results['random_init']['top1'], color='gray', ls='--', label='(a) random init')
-    axes[2].axhline(10, color='black', ls=':', lw=0.8, label='chance')
-    for ax, title in zip(axes, ('loss (-1 = collapsed)', 'z_std·√d (1 healthy, 0 collapsed)', 'kNN top-1 (%)')):
-        ax.set_title(title)
-        ax.set_xlabel('iteration')
-        ax.legend()
-    fig.suptitle(results['setting'], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes)
+    from simsiam_mm.plots import collapse_evidence
+    from simsiam_mm.results import columns, read_series, series_entry, write_series
+    out = Path(args.out_dir)
+    series_dir = Path(args.series_dir or out)
     torch.set_num_threads(args.threads)
     results: dict = dict(args=vars(args), command=' '.join(['python', *sys.argv]) if argv is None else argv,
                          machine=machine_description(), runs={})
@@ -165,8 +131,11 @@ def main(argv: list[str] | None = None) -> dict:
         rows, knn, seconds = train(cfg)
         if knn and knn[0]['iter'] == 0:
             results['random_init'] = knn.pop(0)
-        results['runs'][run] = dict(iters=rows, knn=knn, seconds=seconds)
         last = rows[-1]
+        csv_path = write_series(series_dir / f'collapse_evidence_{run}.csv',
+                                columns(rows, dict(iter=None, loss=5, z_std_x_sqrt_d=4, sec=4)))
+        results['runs'][run] = dict(knn=knn, seconds=seconds, series=series_entry(csv_path, out),
+                                    final={k: last[k] for k in ('iter', 'loss', 'z_std_x_sqrt_d')})
         print(f'{run}: {seconds:.0f} s, final loss {last["loss"]:.3f}, z_std*sqrt(d) {last["z_std_x_sqrt_d"]:.3f}, '
               f'kNN {knn[-1] if knn else None}', flush=True)
     results['wall_seconds'] = time.perf_counter() - wall
@@ -179,10 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
         f'ResNet-18-CIFAR (width {args.width}), {args.iters} iters x batch {args.batch_size} on {n_train}, '
         f'lr {args.lr} (warm-up {args.warmup}, cosine), wd {args.weight_decay}; kNN k=20 T=0.07: bank '
         f'{args.bank_per_class * 10} train / queries {args.test_per_class * 10} test images (class-balanced)')
-    out = Path(args.out_dir)
+    results['figure'] = 'collapse_evidence'
     out.mkdir(parents=True, exist_ok=True)
     (out / 'collapse_evidence.json').write_text(json.dumps(results, indent=1))
-    plot(results, out / 'collapse_evidence.png')
+    collapse_evidence(results, {run: read_series(series_dir / f'collapse_evidence_{run}.csv')
+                                for run in results['runs']}, out / 'collapse_evidence.png')
     lines = [f'Command: `{results["command"]}`.', f'Setting: {results["setting"]}.',
              f'Machine: {results["machine"]}. Wall time of the whole script: {results["wall_seconds"] / 60:.1f} min.',
              '',
@@ -194,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     for run, name in (('simsiam', '(b) SimSiam'), ('no_stopgrad', '(c) SimSiam, no stop-gradient')):
         if run in results['runs'] and results['runs'][run]['knn']:
             r = results['runs'][run]
-            last, knn = r['iters'][-1], r['knn'][-1]
+            last, knn = r['final'], r['knn'][-1]
             lines.append(f'| {name} | {knn["top1"]:.1f} | {knn["top5"]:.1f} | {last["loss"]:.3f} | '
                          f'{last["z_std_x_sqrt_d"]:.3f} | {r["seconds"]:.0f} |')
     (out / 'collapse_evidence.md').write_text('\n'.join(lines) + '\n')

@@ -10,23 +10,25 @@ this script
    higher one is *the* baseline;
 3. trains the config with ``SimSiamRunner`` (what ``tools/train.py`` runs) and evaluates kNN ``--evals`` times
    during training and at the end;
-4. writes ``OUT/<name>.{json,md,png}``: the table, and kNN top-1 against wall-clock minutes with both baselines drawn.
+4. writes ``OUT/<name>.{json,md,png}``: the table, and kNN top-1 against wall-clock minutes with both baselines drawn;
+   the per-iteration series (loss, z_std·√d, training seconds) go to ``SERIES_DIR/<name>.csv`` (``--series-dir``,
+   default OUT), which the JSON names; ``tools/analysis/plot_curves.py OUT/<name>.json`` redraws the figure.
 
 kNN: weighted, k=20, T=0.07, global-average-pooled last stage (``simsiam_mm.evaluation.knn``), the **whole train
 split** as the memory bank and the whole val split as queries, both at the training resolution (the config's
 ``knn_pipeline``). Minutes on the x axis are training time without the kNN pauses; the table also gives the wall time
-of training with those pauses, and of the final kNN.
+of training with those pauses, and of the final kNN. ``--holdout-per-class N`` (tuning, or a folder with a train
+split only) takes the queries from the train split instead: N images of every class, the rest is the bank.
 
     python tools/analysis/learning_evidence.py \\
         configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py \\
-        --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe
+        --data-root ../shared/data/tinyimagenet10-dev --out-dir docs/short_recipe --series-dir results/short_recipe
 """
 import argparse
 import json
 import logging
 import os
 import sys
-import textwrap
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -34,12 +36,22 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.hooks import Hook
 
-from simsiam_mm.errors import ConfigError, MissingPathError, add_debug_flag, cli_main
+from simsiam_mm.errors import ConfigError, DataError, MissingPathError, add_debug_flag, cli_main
 from simsiam_mm.machine import machine_description
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{value} is not >= 1')
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,13 +61,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--train-prefix', default='train')
     p.add_argument('--val-prefix', default=None, help='default: val/ if it exists, else test/')
     p.add_argument('--out-dir', default='work_dirs/learning_evidence', help='where <name>.{json,md,png} go')
+    p.add_argument('--series-dir', default=None, help='where the per-iteration <name>.csv goes (default: --out-dir)')
     p.add_argument('--name', default=None, help='file name stem (default: <data folder>_seed<seed>)')
     p.add_argument('--work-dir', default=None, help='training work dir (default: work_dirs/learning_evidence/<name>)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--holdout-per-class', type=int, default=None,
-                   help='for tuning: kNN queries are this many train images per class (the rest is the bank); the '
-                        'val split is not read')
-    p.add_argument('--evals', type=int, default=5, help='kNN evaluations during training (the last at the end)')
+    p.add_argument('--holdout-per-class', type=positive_int, default=None,
+                   help='for tuning, or a folder without a val split: kNN queries are this many train images per '
+                        'class (the rest is the bank); no val split is read')
+    p.add_argument('--evals', type=positive_int, default=5,
+                   help='kNN evaluations during training (the last at the end)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='torch threads (the loader uses none)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     add_debug_flag(p)
@@ -86,44 +100,6 @@ def describe_split(root: Path, sample: int = 200) -> dict:
                 sizes_in_sample=dict(sizes.most_common(5)), sampled_files=len(files[::step]))
 
 
-class Clock(Hook):
-    """Per-iteration loss, z_std*sqrt(d) and training seconds (the kNN pauses are not counted)."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-        self.train_seconds = 0.0
-        self._t = 0.0
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._t = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.train_seconds += time.perf_counter() - self._t
-        self.rows.append(dict(iter=runner.iter + 1, loss=float(outputs['loss'].detach()),
-                              z_std_x_sqrt_d=float(outputs['z_std_x_sqrt_d']), train_seconds=self.train_seconds))
-
-
-class TimedKNN(Hook):
-    """kNN at the given iterations, stamped with the training seconds so far (read from :class:`Clock`)."""
-
-    priority = 'LOWEST'
-
-    def __init__(self, at: set[int], evaluate, clock: Clock) -> None:
-        self.at, self.evaluate, self.clock = at, evaluate, clock
-        self.history: list[dict] = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if runner.iter + 1 in self.at:
-            start = time.perf_counter()
-            result = self.evaluate(runner.model)
-            self.history.append(dict(iter=runner.iter + 1, minutes=self.clock.train_seconds / 60,
-                                     eval_seconds=time.perf_counter() - start, **result))
-            print(f'kNN after {runner.iter + 1} iterations ({self.clock.train_seconds / 60:.1f} min of training): '
-                  f'top1 {result["top1"]:.2f}', flush=True)
-
-
 @contextmanager
 def quiet_init_log():
     """mmengine logs every parameter at INFO during ``init_weights()``: hold its logger at WARNING meanwhile."""
@@ -137,7 +113,7 @@ def quiet_init_log():
         logger.setLevel(level)
 
 
-def load_recipe(args: argparse.Namespace, val_prefix: str, work_dir: Path) -> Config:
+def load_recipe(args: argparse.Namespace, work_dir: Path) -> Config:
     from simsiam_mm.engine.config_check import load_config, merge_options
     cfg = merge_options(load_config(args.config), args.cfg_options)
     if 'knn_pipeline' not in cfg:
@@ -153,52 +129,32 @@ def load_recipe(args: argparse.Namespace, val_prefix: str, work_dir: Path) -> Co
     return cfg
 
 
-def knn_datasets(cfg: Config, args: argparse.Namespace, val_prefix: str):
+def knn_datasets(cfg: Config, args: argparse.Namespace, val_prefix: str | None):
+    """The kNN bank and queries at the training resolution: the train split and the val split, or, with
+    ``val_prefix=None`` (``--holdout-per-class``), the train split alone."""
     from simsiam_mm.datasets import CachedDataset
     from simsiam_mm.registry import DATASETS
     split = dict(type='CustomDataset', data_root=str(args.data_root), pipeline=cfg.knn_pipeline, test_mode=True)
-    return (CachedDataset(DATASETS.build(dict(split, data_prefix=args.train_prefix))),
-            CachedDataset(DATASETS.build(dict(split, data_prefix=val_prefix))))
+    bank = CachedDataset(DATASETS.build(dict(split, data_prefix=args.train_prefix)))
+    return bank, val_prefix and CachedDataset(DATASETS.build(dict(split, data_prefix=val_prefix)))
 
 
-def plot(results: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    knn = results['knn']
-    axes[0].plot([0] + [h['minutes'] for h in knn], [results['baselines']['init_weights']['top1']]
-                 + [h['top1'] for h in knn], 'o-', color='tab:blue', label='SimSiam')
-    for key, style, label in (('init_weights', '--', 'random init: init_weights()'),
-                              ('pytorch_default', ':', 'random init: PyTorch default')):
-        axes[0].axhline(results['baselines'][key]['top1'], color='gray', ls=style, label=label)
-    axes[0].axhline(results['baseline_top1'] + 10, color='tab:green', lw=0.8, ls='-.', label='strongest + 10')
-    axes[0].set(title=f'kNN top-1 (%): {results["knn_protocol"]}', xlabel='training minutes (kNN pauses excluded)')
-    axes[0].legend(fontsize=8)
-    rows = results['iters']
-    minutes = [t / 60 for t in rows['train_seconds']]
-    axes[1].plot(minutes, rows['loss'], lw=0.6, label='loss')
-    axes[1].plot(minutes, rows['z_std_x_sqrt_d'], lw=0.6, label='z_std·√d (1 healthy, 0 collapsed)')
-    axes[1].set(title='training', xlabel='training minutes')
-    axes[1].legend(fontsize=8)
-    fig.suptitle('\n'.join(textwrap.wrap(results['setting'], 170)), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def hold_out(bank, per_class: int, train_root: Path):
+    """``per_class`` images of every class of ``bank`` as queries, the rest as the bank; refuses a class that would
+    leave the bank (its features would be missing from every vote)."""
+    from torch.utils.data import Subset
 
-
-def iteration_columns(rows: list[dict]) -> dict[str, list]:
-    """The per-iteration rows of :class:`Clock` as rounded columns (a 6,000-iteration run: ~150 kB of JSON)."""
-    digits = dict(iter=None, loss=5, z_std_x_sqrt_d=4, train_seconds=3)
-    return {k: [r[k] if n is None else round(r[k], n) for r in rows] for k, n in digits.items()}
-
-
-def dump_results(results: dict) -> str:
-    """JSON with one key per line, the per-iteration columns each on one line."""
-    head = json.dumps({k: v for k, v in results.items() if k != 'iters'}, indent=1)
-    if 'iters' not in results:
-        return head + '\n'
-    columns = ',\n'.join(f'  {json.dumps(k)}: {json.dumps(v)}' for k, v in results['iters'].items())
-    return f'{head[:-2]},\n "iters": {{\n{columns}\n }}\n}}\n'
+    from simsiam_mm.evaluation.knn import class_balanced_indices
+    labels = bank.get_gt_labels()
+    counts = Counter(int(c) for c in labels)
+    small = [(bank.metainfo['classes'][c], n) for c, n in sorted(counts.items()) if n <= per_class]
+    if small:
+        name, n = small[0]
+        raise DataError(f'{train_root / name}: class {name!r} has {n} image(s), so --holdout-per-class '
+                        f'{per_class} would leave none of it in the kNN bank ({len(small)} class(es) too small) — '
+                        f'give --holdout-per-class below {min(n for _, n in small)}.')
+    held = set(class_balanced_indices(labels, per_class, seed=12345))
+    return Subset(bank, [i for i in range(len(bank)) if i not in held]), Subset(bank, sorted(held))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -207,34 +163,36 @@ def main(argv: list[str] | None = None) -> dict:
     from mmengine.runner import set_random_seed
 
     import simsiam_mm  # noqa: F401  (registers our classes)
+    from simsiam_mm.engine import IterationRecorder
     from simsiam_mm.engine.runner import SimSiamRunner
+    from simsiam_mm.evaluation import KNNEvalHook
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
+    from simsiam_mm.plots import learning_evidence
     from simsiam_mm.registry import MODELS
+    from simsiam_mm.results import columns, series_entry, write_series
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()
     root = Path(args.data_root)
-    val_prefix = args.val_prefix or ('val' if (root / 'val').is_dir() else 'test')
+    val_prefix = None if args.holdout_per_class else (
+        args.val_prefix or ('val' if (root / 'val').is_dir() else 'test'))
     name = args.name or f'{root.resolve().name}_seed{args.seed}'
     work_dir = Path(args.work_dir or f'work_dirs/learning_evidence/{name}')
-    data = dict(train=describe_split(root / args.train_prefix), val=describe_split(root / val_prefix))
-    cfg = load_recipe(args, val_prefix, work_dir)
+    data = dict(train=describe_split(root / args.train_prefix))
+    if val_prefix:
+        data['val'] = describe_split(root / val_prefix)
+    cfg = load_recipe(args, work_dir)
+    iters = cfg.train_cfg.max_iters
+    if args.evals > iters:
+        raise ConfigError(f'--evals {args.evals}: more kNN evaluations than the {iters} training iterations of '
+                          f'{args.config} — give --evals {iters} or fewer.')
     init_default_scope(cfg.get('default_scope', 'simsiam_mm'))
     bank, queries = knn_datasets(cfg, args, val_prefix)
-    if args.holdout_per_class:  # tuning: queries held out of the train split, the val split stays unseen
-        from torch.utils.data import Subset
-
-        from simsiam_mm.evaluation.knn import class_balanced_indices
-        held = set(class_balanced_indices(bank.get_gt_labels(), args.holdout_per_class, seed=12345))
-        queries = Subset(bank, sorted(held))
-        bank = Subset(bank, [i for i in range(len(bank)) if i not in held])
+    if args.holdout_per_class:  # queries held out of the train split; no val split is read
+        bank, queries = hold_out(bank, args.holdout_per_class, root / args.train_prefix)
         val_prefix = f'{args.train_prefix} (held-out {args.holdout_per_class}/class)'
         data['val'] = dict(images=len(queries), note='held out of the train split')
         data['train']['bank_images'] = len(bank)
     bank_loader, query_loader = build_eval_loader(bank), build_eval_loader(queries)
-
-    def evaluate(model) -> dict:
-        model = model.module if hasattr(model, 'module') else model
-        return knn_eval(model, bank_loader, query_loader)
 
     baselines = {}
     for key in ('init_weights', 'pytorch_default'):
@@ -244,32 +202,33 @@ def main(argv: list[str] | None = None) -> dict:
             with quiet_init_log():
                 model.init_weights()
         start = time.perf_counter()
-        baselines[key] = dict(evaluate(model), seconds=time.perf_counter() - start)
+        baselines[key] = dict(knn_eval(model, bank_loader, query_loader), seconds=time.perf_counter() - start)
         print(f'random init ({key}): kNN top1 {baselines[key]["top1"]:.2f}', flush=True)
     baseline_top1 = max(b['top1'] for b in baselines.values())
 
-    iters = cfg.train_cfg.max_iters
-    at = {round(iters * (i + 1) / args.evals) for i in range(args.evals)}
     runner = SimSiamRunner.from_cfg(cfg)
-    clock = Clock()
-    timed = TimedKNN(at, evaluate, clock)
-    runner.register_hook(clock)
-    runner.register_hook(timed)
+    recorder = IterationRecorder()  # VERY_LOW: runs before the kNN, so its clock leaves the kNN pauses out
+    knn = KNNEvalHook(bank, queries, by_epoch=False, at=[round(iters * (i + 1) / args.evals)
+                                                            for i in range(args.evals)], seed=args.seed)
+    runner.register_hook(recorder)
+    runner.register_hook(knn, priority='LOWEST')
     start = time.perf_counter()
     runner.train()
     train_wall = time.perf_counter() - start
-    final = timed.history[-1]
+    for h in knn.history:  # training minutes at each evaluation (the recorder's clock at that iteration)
+        h['minutes'] = recorder.rows[h['iter'] - 1]['train_seconds'] / 60
+    final = knn.history[-1]
+    train_seconds = recorder.train_seconds
     batch = cfg.train_dataloader.batch_size
     results = dict(
         command=' '.join(['python', *sys.argv]) if argv is None else ' '.join(argv), config=args.config,
         cfg_options=args.cfg_options, seed=args.seed, machine=machine_description(args.threads), data=data,
         resolution=dict(cached=cfg.get('cache_size'), train_views=cfg.get('image_size')),
         baselines=baselines, baseline_top1=baseline_top1,
-        baseline_kind=max(baselines, key=lambda k: baselines[k]['top1']), knn=timed.history,
-        iters=iteration_columns(clock.rows),
-        sec_per_iter=clock.train_seconds / iters, train_minutes=clock.train_seconds / 60,
+        baseline_kind=max(baselines, key=lambda k: baselines[k]['top1']), knn=knn.history,
+        sec_per_iter=train_seconds / iters, train_minutes=train_seconds / 60,
         train_wall_minutes_with_knn=train_wall / 60, final_knn_seconds=final['eval_seconds'],
-        budget_minutes=(clock.train_seconds + final['eval_seconds']) / 60, final_top1=final['top1'],
+        budget_minutes=(train_seconds + final['eval_seconds']) / 60, final_top1=final['top1'],
         gain=final['top1'] - baseline_top1,
         knn_protocol=(f'{len(queries)} held-out train images vs the other {len(bank)}' if args.holdout_per_class
                       else f'{len(queries)} {val_prefix} images vs all {len(bank)} train images'),
@@ -285,8 +244,11 @@ def main(argv: list[str] | None = None) -> dict:
         f'{data["val"]["images"]} {val_prefix} images at {cfg.get("image_size")} px')
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f'{name}.json').write_text(dump_results(results))
-    plot(results, out / f'{name}.png')
+    series = columns(recorder.rows, dict(iter=None, loss=5, z_std_x_sqrt_d=4, train_seconds=3))
+    csv_path = write_series(Path(args.series_dir or out) / f'{name}.csv', series)
+    results.update(figure='learning_evidence', series=series_entry(csv_path, out))
+    (out / f'{name}.json').write_text(json.dumps(results, indent=1) + '\n')
+    learning_evidence(results, series, out / f'{name}.png')
     lines = [f'Command: `{results["command"]}`.', '', f'Setting: {results["setting"]}.', '',
              f'Machine: {results["machine"]}.', '',
              '| | kNN top-1 (%) | kNN top-5 (%) | minutes |', '|---|---:|---:|---:|']
@@ -294,12 +256,12 @@ def main(argv: list[str] | None = None) -> dict:
                        ('pytorch_default', 'random init, PyTorch default')):
         b = baselines[key]
         lines.append(f'| {label} | {b["top1"]:.2f} | {b["top5"]:.2f} | - |')
-    for h in timed.history:
+    for h in knn.history:
         lines.append(f'| SimSiam, {h["iter"]} it. | {h["top1"]:.2f} | {h["top5"]:.2f} | {h["minutes"]:.1f} |')
     lines += ['', f'Gain over the strongest random init ({results["baseline_kind"]}, {baseline_top1:.2f}): '
               f'**{results["gain"]:+.2f}** points. {results["sec_per_iter"]:.3f} s per iteration; training '
               f'{results["train_minutes"]:.1f} min + final kNN {final["eval_seconds"] / 60:.1f} min = '
-              f'{results["budget_minutes"]:.1f} min (training wall with the {len(timed.history)} kNN pauses: '
+              f'{results["budget_minutes"]:.1f} min (training wall with the {len(knn.history)} kNN pauses: '
               f'{results["train_wall_minutes_with_knn"]:.1f} min; whole script: '
               f'{results["script_wall_minutes"]:.1f} min).']
     (out / f'{name}.md').write_text('\n'.join(lines) + '\n')

@@ -31,7 +31,6 @@ The documented run (docs/performance.md)::
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
@@ -47,6 +45,9 @@ from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 
 import simsiam_mm  # noqa: F401  (registers our transforms)
+from simsiam_mm.errors import add_debug_flag, cli_main
+from simsiam_mm.evaluation.speed import rotated, seed_all
+from simsiam_mm.machine import machine_facts
 from simsiam_mm.registry import TRANSFORMS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--e2e-iters', type=int, default=10, help='end-to-end measured iterations')
     p.add_argument('--workers', type=int, default=os.cpu_count(), help='end-to-end loader workers')
     p.add_argument('--out', type=Path, default=REPO / 'work_dirs/pipeline_throughput.json')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -128,12 +130,6 @@ def fullsize_jpegs(args: argparse.Namespace) -> Path:
     return args.fullsize_dir
 
 
-def seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def check_output(name: str, out: dict, size: int) -> None:
     views = out['inputs']
     shapes = {tuple(v.shape) for v in views}
@@ -150,7 +146,7 @@ def time_case(case: str, files: list[Path], args: argparse.Namespace) -> dict:
         check_output(name, pipe(dict(img_path=str(files[0]), sample_idx=0)), size)
     times = {name: [] for name in PIPELINES}
     for r in range(args.warmup + args.rounds):
-        for name in PIPELINES[r % 3:] + PIPELINES[:r % 3]:
+        for name in rotated(PIPELINES, r):
             seed_all(args.seed + r)
             start = time.perf_counter()
             for i, path in enumerate(files):
@@ -196,7 +192,7 @@ def end_to_end(folder: Path, args: argparse.Namespace) -> dict:
     with DefaultScope.overwrite_default_scope('simsiam_mm'):
         batches = _batches(folder, Compose([TRANSFORMS.build(t) for t in pipeline]), device, args)
     results['now + device aug'] = _steps(model, optim_wrapper, lambda: next(batches), args)
-    return dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu', batch=args.e2e_batch,
+    return dict(device=machine_facts()['device'] if device.type == 'cuda' else 'cpu', batch=args.e2e_batch,
                 workers=args.workers, cpus=os.cpu_count(), results=results)
 
 
@@ -272,4 +268,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)()

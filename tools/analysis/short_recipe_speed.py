@@ -23,7 +23,6 @@ import argparse
 import copy
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -43,18 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def per_sample_loader(cfg, data_root: str, image_size: int) -> dict:
-    """The recipe's augmentation as a per-sample mmpretrain pipeline over the same folder, one loader worker."""
-    pre = cfg.model.data_preprocessor
-    view = [
-        dict(type='RandomResizedCrop', scale=image_size, crop_ratio_range=tuple(pre.get('crop_scale', (0.2, 1.0))),
-             backend='pillow'),
-        dict(type='RandomApply', prob=pre.get('jitter_prob', 0.8), transforms=[dict(
-            type='ColorJitter', brightness=pre.get('brightness', 0.4), contrast=pre.get('contrast', 0.4),
-            saturation=pre.get('saturation', 0.4), hue=pre.get('hue', 0.1))]),
-        dict(type='RandomGrayscale', prob=pre.get('gray_prob', 0.2), keep_channels=True,
-             channel_weights=(0.114, 0.587, 0.2989)),
-        dict(type='RandomFlip', prob=0.5),
-    ]
+    """The recipe's augmentation as a per-sample mmpretrain pipeline over the same folder, one loader worker (the
+    views its ``BatchAugDataPreprocessor`` makes, as :meth:`~BatchAugDataPreprocessor.per_sample_views` writes them)."""
+    from simsiam_mm.registry import MODELS
+    view = MODELS.build(copy.deepcopy(cfg.model.data_preprocessor)).per_sample_views(image_size)
     return dict(batch_size=cfg.train_dataloader.batch_size, num_workers=1, persistent_workers=True, drop_last=True,
                 sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='default_collate'),
                 dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=[
@@ -87,27 +78,12 @@ def variants(cfg, data_root: str) -> dict[str, tuple[dict, dict, dict, int]]:
 
 
 def measure(model_cfg, loader_cfg, optim_cfg, threads: int, iters: int, warmup: int) -> dict:
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
-
-    from simsiam_mm.registry import MODELS
+    from simsiam_mm.evaluation.speed import TrainSteps
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = MODELS.build(copy.deepcopy(model_cfg))
-    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(optim_cfg))
-    loader = Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=0)
-    batches, seconds = iter(loader), []
-    for i in range(warmup + iters):
-        start = time.perf_counter()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            batch = next(batches)
-        model.train_step(batch, optim_wrapper)
-        if i >= warmup:
-            seconds.append(time.perf_counter() - start)
-    seconds.sort()
+    steps = TrainSteps.build(copy.deepcopy(model_cfg), copy.deepcopy(optim_cfg), copy.deepcopy(loader_cfg),
+                             init_weights=False)
+    records = [steps.step(i) for i in range(warmup + iters)]
+    seconds = sorted(r['data_s'] + r['step_s'] for r in records[warmup:])
     return dict(threads=threads, median_s=seconds[len(seconds) // 2], mean_s=sum(seconds) / len(seconds))
 
 

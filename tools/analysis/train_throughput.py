@@ -6,13 +6,11 @@ batch, resolution and thread count. Iterations are interleaved (round r runs one
 order rotated by r: ABC, BCA, CAB, ...), so load from other processes on a shared machine hits every variant alike;
 the first ``--warmup`` rounds are dropped and the median of the remaining ``--iters`` is reported.
 
-Per variant: images/s (one image = two views through the encoder), median seconds waiting for the batch (data) and in
-``model.train_step`` (step: preprocessing, forward of both views, backward, optimizer), memory (the bytes autograd saves
-for backward in one step; peak memory: on CPU the resident-set high-water mark of its steps, which counts every
-variant's model since they share the process, on GPU ``max_memory_allocated``), and the achieved FLOP/s of the step
-(FLOPs counted once per case with ``torch.utils.flop_counter.FlopCounterMode``) against the machine's float32 and
-bfloat16 ``torch.mm`` peak measured here. Also checks that the two-view pipeline decodes each image once (the load step
-before ``MultiView``) and times it against decoding once per view.
+Per variant (``simsiam_mm/evaluation/speed.py``): images/s (one image = two views through the encoder), median seconds
+waiting for the batch (data) and in ``model.train_step`` (step), memory (bytes autograd saves for backward; peak: on
+CPU the process's resident-set high-water mark, which counts every variant's model, on GPU ``max_memory_allocated``)
+and the achieved FLOP/s of the step against the machine's float32 and bfloat16 ``torch.mm`` peak measured here. Also
+checks that the two-view pipeline decodes each image once, timed against decoding once per view.
 
 Variants (``--variants``):
 
@@ -32,32 +30,25 @@ The documented run (docs/performance.md)::
     nice -n 0 python tools/analysis/train_throughput.py --threads 1 --ablation-cases r50-224-b8 r50-64-b32 \
         --out docs/performance_cpu.json
 
-Quick look (a few minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``. What would be compared, in seconds, without
-data or timing: ``--dry-run`` (each variant's registry scope, model class and parameter shapes, and the config parts
-it changes against ``ours``; written to ``--out``).
+Quick look (minutes): ``--cases r50-64-b32 --iters 2 --warmup 1``; what would be compared, without data or timing:
+``--dry-run`` (each variant's scope, model class, parameter shapes, config parts changed against ``ours``).
 """
 import argparse
 import copy
 import json
 import math
 import os
-import platform
-import random
-import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.logging import MMLogger
-from mmengine.model import revert_sync_batchnorm
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 
 from simsiam_mm.errors import add_debug_flag, cli_main
+from simsiam_mm.evaluation.speed import MemoryMeter, TrainSteps, decode_once_check, describe_model, rotated
+from simsiam_mm.machine import machine_facts, matmul_peak
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = REPO / 'configs/simsiam'
@@ -105,9 +96,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-# ---------------------------------------------------------------------------------------------------- configs
-
-
 def _load(path: Path) -> Config:
     if not Path(path).is_file():
         raise FileNotFoundError(f'train_throughput: config {path} does not exist')
@@ -148,13 +136,8 @@ def describe_variant(name: str, case: dict) -> dict:
     """What ``--dry-run`` reports of one variant: its scope, model class, parameter shapes (sorted) and the parts of
     the config (:data:`COMPARED_KEYS`) where it differs from ``ours``."""
     cfg, scope = variant_config(name, case)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.registry import MODELS
-        model = MODELS.build(cfg.model)
     ours = variant_config('ours', case)[0]
-    return dict(scope=scope, model=f'{type(model).__module__}.{type(model).__name__}',
-                param_shapes=sorted(list(p.shape) for p in model.parameters()),
-                changed=sorted(k for k in COMPARED_KEYS if cfg.get(k) != ours.get(k)))
+    return dict(describe_model(cfg.model, scope), changed=sorted(k for k in COMPARED_KEYS if cfg.get(k) != ours.get(k)))
 
 
 def dry_run(args: argparse.Namespace) -> dict:
@@ -172,8 +155,7 @@ def dry_run(args: argparse.Namespace) -> dict:
     return results
 
 
-def uses_workers(name: str, args: argparse.Namespace) -> bool:
-    """Whether the variant loads through worker processes (else in-process, with identical augmentation draws)."""
+def uses_workers(name: str, args: argparse.Namespace) -> bool:  # else in-process, identical augmentation draws
     return name in ('+loader', 'fast') or args.workers_for_all
 
 
@@ -203,251 +185,47 @@ def loader_config(case_cfg: Config, name: str, case: dict, args: argparse.Namesp
     return loader
 
 
-# ---------------------------------------------------------------------------------------------------- variants
+def build_variant(name: str, case: dict, args: argparse.Namespace, device: torch.device) -> TrainSteps:
+    """One variant's model, optim wrapper and loader (our pipeline for every variant), the same initial weights for
+    every variant of ours; in-process variants load with identical augmentation draws (re-seeded per round)."""
+    cfg, scope = variant_config(name, case)
+    steps = TrainSteps.build(cfg.model, cfg.optim_wrapper, loader_config(cfg, name, case, args), scope=scope,
+                             device=device, seed=args.seed, compile_cfg=cfg.get('compile'),
+                             reseed=not uses_workers(name, args), data_on_device=args.data_on_device)
+    steps.name, steps.batch_size = name, case['batch']
+    return steps
 
 
-class Variant:
-    """One model + optim wrapper + loader, stepped one iteration at a time."""
-
-    def __init__(self, name: str, case: dict, args: argparse.Namespace, device: torch.device) -> None:
-        self.name = name
-        cfg, scope = variant_config(name, case)
-        with DefaultScope.overwrite_default_scope(scope):
-            from mmengine.registry import MODELS
-            torch.manual_seed(args.seed)  # the same initial weights for every variant of ours
-            model = MODELS.build(cfg.model)
-            model.init_weights()
-            model = revert_sync_batchnorm(model).to(device).train()
-            self.optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-        with DefaultScope.overwrite_default_scope('simsiam_mm'):  # our pipeline for every variant
-            self.loader = Runner.build_dataloader(loader_config(cfg, name, case, args), seed=args.seed)
-        if cfg.get('compile'):  # what mmengine's Runner._maybe_compile does with cfg.compile
-            compile_cfg = {} if cfg.compile is True else dict(cfg.compile)
-            model.train_step = torch.compile(model.train_step, **compile_cfg)
-        self.model, self.scope, self.device = model, scope, device
-        self.batch_size = case['batch']
-        self.seed = args.seed
-        self.data_on_device = args.data_on_device
-        self.workers = uses_workers(name, args)
-        self._cached = None
-        self._it = iter(self.loader)
-        self.times: list[dict] = []
-
-    def _next(self, round_idx: int):
-        if self.data_on_device:
-            if self._cached is None:
-                self._cached = _to_device(self._load(round_idx), self.device)
-            return self._cached
-        return self._load(round_idx)
-
-    def _load(self, round_idx: int):
-        if not self.workers:  # identical augmentation draws across the in-process variants
-            random.seed(self.seed + round_idx)
-            np.random.seed(self.seed + round_idx)
-            torch.manual_seed(self.seed + round_idx)
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.loader)
-            return next(self._it)
-
-    def run_iter(self, round_idx: int, memory: 'MemoryMeter') -> dict:
-        t0 = time.perf_counter()
-        batch = self._next(round_idx)
-        t1 = time.perf_counter()
-        memory.start()
-        with DefaultScope.overwrite_default_scope(self.scope):
-            log_vars = self.model.train_step(batch, self.optim_wrapper)  # .item() inside: synchronises the device
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        peak, rise = memory.stop()
-        rec = dict(data_s=t1 - t0, step_s=t2 - t1, peak_mem_b=peak, step_mem_rise_b=rise,
-                   loss=float(torch.as_tensor(log_vars['loss']).detach()))
-        self.times.append(rec)
-        return rec
-
-    def saved_activation_bytes(self) -> int:
-        """Bytes of the tensors autograd saves for the backward pass in one step (each storage counted once): the
-        activation memory, which is what batch, resolution, dtype and layout change. One untimed step."""
-        storages: dict[int, int] = {}
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            storage = t.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-            return t
-
-        batch = self._next(10 ** 6 + 1)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-                DefaultScope.overwrite_default_scope(self.scope):
-            self.model.train_step(batch, self.optim_wrapper)
-        return sum(storages.values())
-
-    def close(self) -> None:
-        self._it = None
-        self.loader = None
-
-
-def _to_device(obj, device: torch.device):
-    """``obj`` (a collated batch: dicts, lists, tensors) with every tensor on ``device``."""
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(v, device) for v in obj)
-    return obj
-
-
-class MemoryMeter:
-    """Peak memory of a step. CPU: the kernel's resident-set high-water mark (``VmHWM``), reset before the step by
-    writing 5 to ``/proc/self/clear_refs`` (Linux >= 4.0); no sampling thread competes with the step's threads.
-    GPU: ``max_memory_allocated``. Where the reset is refused the mark is the process's peak so far."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.before = 0
-
-    @staticmethod
-    def _status_kib(field: str) -> int:
-        with open('/proc/self/status') as f:
-            return next(int(line.split()[1]) for line in f if line.startswith(field + ':'))
-
-    def start(self) -> None:
-        if self.device.type == 'cuda':
-            torch.cuda.reset_peak_memory_stats()
-            self.before = torch.cuda.memory_allocated()
-            return
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # reset VmHWM to the current RSS
-        except OSError:
-            pass
-        self.before = self._status_kib('VmRSS') * 1024
-
-    def stop(self) -> tuple[int, int]:
-        if self.device.type == 'cuda':
-            peak = torch.cuda.max_memory_allocated()
-        else:
-            peak = self._status_kib('VmHWM') * 1024
-        return peak, peak - self.before
-
-
-# ---------------------------------------------------------------------------------------------------- FLOPs
-
-
-def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> dict[str, float]:
-    """Best of ``reps`` timings of an n x n ``torch.mm``, in FLOP/s, per dtype."""
-    peaks = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-        torch.mm(a, b)
-        best = float('inf')
-        for _ in range(reps):
-            t = time.perf_counter()
-            torch.mm(a, b)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t)
-        peaks[str(dtype).replace('torch.', '')] = 2 * n ** 3 / best
-    return peaks
-
-
-def step_flops(variant: Variant) -> int:
-    """FLOPs of one training step (both views, forward and backward) counted by FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-    batch = variant._next(10 ** 6)  # a batch of its own
-    counter = FlopCounterMode(display=False)
-    with counter, DefaultScope.overwrite_default_scope(variant.scope):
-        variant.model.train_step(batch, variant.optim_wrapper)
-    return counter.get_total_flops()
-
-
-# ---------------------------------------------------------------------------------------------------- pipeline
-
-
-def pipeline_check(case: dict, args: argparse.Namespace, n: int = 32) -> dict:
-    """Decode once + augment twice (our pipeline) against decoding once per view: decodes counted and timed."""
-    from mmpretrain.datasets import CustomDataset
-
-    from simsiam_mm.registry import TRANSFORMS
-    loader = loader_config(Config(), 'ours', case, args)
-    pipeline = copy.deepcopy(loader['dataset']['pipeline'])
-    load = next(t for t in pipeline if 'Load' in t['type'])  # (Safe)LoadImageFromFile
-    multiview = next(t for t in pipeline if t['type'] == 'MultiView')
-    rest = [t for t in pipeline if t is not load and t is not multiview and t['type'] != 'SeedSampleRNG']
-    per_view = [dict(multiview, transforms=[[load, *view] for view in multiview['transforms']]), *rest]
-    load_cls = TRANSFORMS.get(load['type'])
-    original, calls = load_cls.transform, {'n': 0}
-
-    def counting(self, results):
-        calls['n'] += 1
-        return original(self, results)
-
-    out = {}
-    load_cls.transform = counting  # this process only: counts decodes
-    try:
-        for label, pipe in (('decode once + 2 augmentations (ours)', pipeline), ('decode per view', per_view)):
-            with DefaultScope.overwrite_default_scope('simsiam_mm'):
-                ds = CustomDataset(data_root=args.data_root, data_prefix='train', indices=n, pipeline=pipe)
-            calls['n'], count = 0, min(n, len(ds))  # a small data root may hold fewer than n images
-            random.seed(0), np.random.seed(0)
-            t = time.perf_counter()
-            for i in range(count):
-                ds[i]
-            out[label] = dict(ms_per_image=1e3 * (time.perf_counter() - t) / count,
-                              decodes_per_image=calls['n'] / count)
-    finally:
-        load_cls.transform = original
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------- main
-
-
-def summarize(variant: Variant, warmup: int, flops: int | None, peaks: dict) -> dict:
-    kept = variant.times[warmup:]
-    total = statistics.median(r['data_s'] + r['step_s'] for r in kept)
-    step = statistics.median(r['step_s'] for r in kept)
-    out = dict(images_per_s=variant.batch_size / total, iter_s=total,
-               data_s=statistics.median(r['data_s'] for r in kept), step_s=step,
-               peak_mem_gib=max(r['peak_mem_b'] for r in kept) / 2 ** 30,
-               step_mem_rise_gib=max(r['step_mem_rise_b'] for r in kept) / 2 ** 30,
-               loss_last=kept[-1]['loss'], rounds=variant.times)
+def summarize(variant: TrainSteps, warmup: int, flops: int | None) -> dict:
+    """The variant's medians (:meth:`TrainSteps.summary`) and achieved FLOP/s (main adds the % of the peaks)."""
+    out = variant.summary(warmup, variant.batch_size)
     if flops:
-        out['step_gflop'] = flops / 1e9
-        out['achieved_gflops'] = flops / step / 1e9
-        out.update({f'pct_{k}_peak': 100 * flops / step / v for k, v in peaks.items()})
+        out.update(step_gflop=flops / 1e9, achieved_gflops=flops / out['step_s'] / 1e9)
     return out
 
 
-def run_case(name: str, args: argparse.Namespace, device: torch.device, peaks: dict) -> dict:
+def run_case(name: str, args: argparse.Namespace, device: torch.device) -> dict:
     case = dict(CASES[name])
     case.update({k: getattr(args, k) for k in ('batch', 'resolution') if getattr(args, k)})
     names = list(args.variants)
     if name in args.ablation_cases:
         names += [s for s in SWITCHES if s != '+compile' and s not in names]
     names = [v for v in VARIANTS if v in names]  # fixed order
-    variants = [Variant(v, case, args, device) for v in names]
+    variants = [build_variant(v, case, args, device) for v in names]
     print(f'\n== {name}: {", ".join(names)} ({args.warmup} warm-up + {args.iters} rounds)', flush=True)
-    flops = None
-    if not args.no_flops:
-        reference = next(v for v in variants if v.name in ('ours', 'mmpretrain'))
-        flops = step_flops(reference)
+    flops = None if args.no_flops else next(v for v in variants if v.name in ('ours', 'mmpretrain')).flops()
     memory = MemoryMeter(device)
     for r in range(args.warmup + args.iters):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]  # ABC, BCA, CAB, ...
-        line = []
-        for v in order:
-            rec = v.run_iter(r, memory)
-            line.append(f'{v.name} {rec["data_s"] + rec["step_s"]:.2f}s')
+        recs = {v.name: v.step(r, memory) for v in rotated(variants, r)}  # ABC, BCA, CAB, ...
+        line = [f'{n} {rec["data_s"] + rec["step_s"]:.2f}s' for n, rec in recs.items()]
         print(f'  round {r}{" (warm-up)" if r < args.warmup else ""}: ' + ', '.join(line), flush=True)
     result = dict(resolution=case['resolution'], batch=case['batch'], step_flops=flops,
-                  variants={v.name: summarize(v, args.warmup, flops, peaks) for v in variants})
+                  variants={v.name: summarize(v, args.warmup, flops) for v in variants})
     for v in variants:
         if v.name != '+compile':  # dynamo would trace the hooks
             result['variants'][v.name]['saved_activations_gib'] = v.saved_activation_bytes() / 2 ** 30
-    result['pipeline'] = pipeline_check(case, args)
+    result['pipeline'] = decode_once_check(loader_config(Config(), 'ours', case, args)['dataset']['pipeline'],
+                                           args.data_root)
     for v in variants:
         v.close()
     return result
@@ -486,28 +264,23 @@ def main(argv: list[str] | None = None) -> dict:
     if args.dry_run:
         return dry_run(args)
     if not (Path(args.data_root) / 'train').is_dir():
-        raise FileNotFoundError(f'train_throughput: --data-root {args.data_root} has no train/ folder of CIFAR-10 '
-                                'class folders (see tools/data/prepare_cifar10.py)')
+        raise FileNotFoundError(f'train_throughput: --data-root {args.data_root} has no train/ folder of class '
+                                'folders (see tools/data/prepare_cifar10.py)')
     torch.set_num_threads(args.threads)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     peaks = {} if args.no_flops else matmul_peak(device)
-    results = dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or 'cpu',
-                   cpu_count=os.cpu_count(), threads=args.threads, torch=torch.__version__,
-                   started_utc=time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()),
+    results = dict(**machine_facts(args.threads), started_utc=time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()),
                    load_avg_start=os.getloadavg(), args=vars(args),
                    matmul_peak_gflops={k: v / 1e9 for k, v in peaks.items()}, cases={})
     if peaks:
         print('matmul peak (2048^2 torch.mm): ' + ', '.join(f'{k} {v / 1e9:.0f} GFLOP/s' for k, v in peaks.items()))
     for name in args.cases:
-        results['cases'][name] = run_case(name, args, device, peaks)
+        results['cases'][name] = run_case(name, args, device)
         if peaks:  # the peak is re-measured after each case (the machine may be shared): keep the best seen
-            again = matmul_peak(device)
-            peaks.update({k: max(v, again[k]) for k, v in peaks.items()})
-            results['matmul_peak_gflops'] = {k: v / 1e9 for k, v in peaks.items()}
-            for res in results['cases'].values():  # percentages against the final (best) peak
-                for v in res['variants'].values():
-                    if 'achieved_gflops' in v:
-                        v.update({f'pct_{k}_peak': 100 * v['achieved_gflops'] * 1e9 / p for k, p in peaks.items()})
+            peaks = {k: max(v, again) for (k, v), again in zip(peaks.items(), matmul_peak(device).values())}
+    results['matmul_peak_gflops'] = {k: v / 1e9 for k, v in peaks.items()}
+    for v in (v for res in results['cases'].values() for v in res['variants'].values() if 'achieved_gflops' in v):
+        v.update({f'pct_{k}_peak': 100 * v['achieved_gflops'] * 1e9 / p for k, p in peaks.items()})  # best peak
     results['load_avg_end'] = os.getloadavg()
     results['finished_utc'] = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
     print('matmul peak, best measured: ' + ', '.join(f'{k} {v:.0f} GFLOP/s'

@@ -18,6 +18,7 @@ own JSON/PNG (``OUT/throughput_*.json``, ``OUT/cifar/collapse_evidence.{json,png
 CPU settings, for the tests.
 """
 import argparse
+import csv
 import importlib
 import json
 import os
@@ -219,8 +220,9 @@ def cifar_run(args: argparse.Namespace, cifar: Path, budget: Budget) -> dict:
                            min(150.0, budget.left() - 30))
         if not probe['ok']:
             return dict(ok=False, error=f'probe failed: {probe.get("error")}', probe=probe)
-        rows = json.loads((probe_dir / 'collapse_evidence.json').read_text())['runs']['simsiam']['iters']
-        sec = statistics.median(r['sec'] for r in rows[5:]) * 1.25  # + loader hiccups and kNN evaluations
+        with open(probe_dir / 'collapse_evidence_simsiam.csv', newline='') as f:  # the per-iteration series
+            rows = list(csv.DictReader(f))
+        sec = statistics.median(float(r['sec']) for r in rows[5:]) * 1.25  # + loader hiccups and kNN evaluations
         iters = int(min(2000, max(20, (budget.left() - 45) / 2 / sec)))
         probe.update(sec_per_iter=round(sec / 1.25, 4))
         print(f'[kit] CIFAR-10: {sec / 1.25:.3f} s/iter measured; {iters} iterations per run fit the time left')
@@ -232,8 +234,8 @@ def cifar_run(args: argparse.Namespace, cifar: Path, budget: Budget) -> dict:
         res = json.loads((args.out / 'cifar' / 'collapse_evidence.json').read_text())
         status['summary'] = dict(
             setting=res['setting'], random_init_top1=res.get('random_init', {}).get('top1'),
-            **{run: dict(knn=[(h['iter'], h['top1']) for h in r['knn']], final_loss=r['iters'][-1]['loss'],
-                         final_z_std_x_sqrt_d=r['iters'][-1]['z_std_x_sqrt_d'], seconds=r['seconds'])
+            **{run: dict(knn=[(h['iter'], h['top1']) for h in r['knn']], final_loss=r['final']['loss'],
+                         final_z_std_x_sqrt_d=r['final']['z_std_x_sqrt_d'], seconds=r['seconds'])
                for run, r in res['runs'].items()})
     return status
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from simsiam_mm.checkpoint import save_atomic
-from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo.resnet import extract_backbone_file
 
 
@@ -27,12 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        out, report = extract_backbone_file(args.checkpoint, args.strip_prefix, args.allow_unexpected)
-        save_atomic(out, args.out)
-    except SimSiamMMError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    out, report = extract_backbone_file(args.checkpoint, args.strip_prefix, args.allow_unexpected)
+    save_atomic(out, args.out)
     print(report.details())
     print(f'wrote {args.out} ({"bare keys" if args.strip_prefix else "backbone.* keys"})')
     return 0

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo import publish_checkpoint, verify_published
 
 
@@ -19,28 +19,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='re-hash each file against its name and load it strictly into its config\'s model')
     parser.add_argument('--config', help='config to embed when the checkpoint has no meta["cfg"]')
     add_debug_flag(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.verify and len(args.paths) != 2:
+        parser.error(f'publishing needs IN and OUT, got {len(args.paths)} path(s) (or --verify FILE...)')
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        if args.verify:
-            for path in args.paths:
-                r = verify_published(path)
-                print(f'OK {r.path}: sha256 {r.sha256} matches its name; {r.num_tensors} tensors load strictly into '
-                      f'the config\'s model ({r.num_parameters} parameters); epoch {r.meta.get("epoch")}, iter '
-                      f'{r.meta.get("iter")}, simsiam_mm {r.meta.get("simsiam_mm_version")}')
-            return 0
-        if len(args.paths) != 2:
-            sys.exit('publish needs IN and OUT (or --verify FILE...)')
-        r = publish_checkpoint(args.paths[0], args.paths[1], config=args.config)
-        print(f'published {r.path}\n  sha256 {r.sha256}\n  kept {r.kept_keys} tensors + meta; dropped '
-              f'{", ".join(r.dropped) or "nothing"}')
+    if args.verify:
+        for path in args.paths:
+            r = verify_published(path)
+            print(f'OK {r.path}: sha256 {r.sha256} matches its name; {r.num_tensors} tensors load strictly into '
+                  f'the config\'s model ({r.num_parameters} parameters); epoch {r.meta.get("epoch")}, iter '
+                  f'{r.meta.get("iter")}, simsiam_mm {r.meta.get("simsiam_mm_version")}')
         return 0
-    except SimSiamMMError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    r = publish_checkpoint(args.paths[0], args.paths[1], config=args.config)
+    print(f'published {r.path}\n  sha256 {r.sha256}\n  kept {r.kept_keys} tensors + meta; dropped '
+          f'{", ".join(r.dropped) or "nothing"}')
+    return 0
 
 
 if __name__ == '__main__':

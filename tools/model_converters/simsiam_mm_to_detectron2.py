@@ -11,7 +11,7 @@ import pickle
 import sys
 
 from simsiam_mm.checkpoint import atomic_write_bytes
-from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo import convert_detectron2_file
 
 
@@ -22,12 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
     add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
-        out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
-        atomic_write_bytes(args.out, pickle.dumps(out))
-    except SimSiamMMError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    out, report = convert_detectron2_file(args.checkpoint, args.allow_unexpected)
+    atomic_write_bytes(args.out, pickle.dumps(out))
     print(report.details())
     print(f'wrote {args.out}')
     return 0

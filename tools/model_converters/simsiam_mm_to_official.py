@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from simsiam_mm.checkpoint import save_atomic
-from simsiam_mm.errors import SimSiamMMError, add_debug_flag, cli_main
+from simsiam_mm.errors import add_debug_flag, cli_main
 from simsiam_mm.zoo import convert_to_official_file
 
 
@@ -21,12 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--allow-unexpected', action='store_true', help='drop keys the converter does not know')
     add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
-        out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
-        save_atomic(out, args.out)
-    except SimSiamMMError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    out, report = convert_to_official_file(args.checkpoint, args.allow_unexpected)
+    save_atomic(out, args.out)
     print(report.details())
     print(f'wrote {args.out}')
     return 0
