@@ -366,33 +366,3 @@ def serialize(obj: Any) -> bytes:
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)`` through :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, serialize(obj))
-
-
-# ------------------------------------------------------------------------------------------------- files of a run
-def checkpoints_in(directory: str) -> list[str]:
-    """The ``*.pth`` files in ``directory``, newest first (by the step in ``epoch_N``/``iter_N``, then by mtime)."""
-    if not osp.isdir(directory):
-        return []
-    paths = [osp.join(directory, n) for n in os.listdir(directory) if n.endswith('.pth')]
-
-    def key(p: str) -> tuple:
-        m = re.search(r'(\d+)\.pth$', osp.basename(p))
-        return (int(m.group(1)) if m else -1, osp.getmtime(p))
-
-    return sorted(paths, key=key, reverse=True)
-
-
-def check_resume_checkpoint(path: str, source: str = '--resume') -> None:
-    """Raise :class:`CheckpointError` naming ``path`` and the newest complete checkpoint beside it if ``path``
-    is missing, truncated or corrupt. ``source`` says where the path came from (e.g. the ``last_checkpoint`` file)."""
-    problem = checkpoint_problem(path)
-    if problem is None:
-        return
-    previous = [p for p in checkpoints_in(osp.dirname(path) or '.') if osp.abspath(p) != osp.abspath(path)
-                and checkpoint_problem(p) is None]
-    if previous:
-        offer = (f'the previous complete checkpoint is {previous[0]}: resume from it with '
-                 f'`python tools/train.py CONFIG --resume {previous[0]}`')
-    else:
-        offer = 'no other complete checkpoint lies beside it: start the run again without --resume'
-    raise CheckpointError(f'{path} (from {source}): cannot resume: {problem} — {offer}')

@@ -60,7 +60,7 @@ def test_amp_flag_picks_a_wrapper_that_runs_on_this_device():
     """mmengine's AmpOptimWrapper needs CUDA; without it --amp means bf16 autocast (AutocastOptimWrapper)."""
     from mmengine.config import Config
 
-    from simsiam_mm.engine.launch import merge_args
+    from simsiam_mm.apis import merge_args
     args = argparse.Namespace(config=str(QUICK_CONFIG), work_dir=None, resume=None, amp=True, no_validate=False,
                               auto_scale_lr=False, no_pin_memory=False, no_persistent_workers=False,
                               cfg_options=None, launcher='none')  # what `tools/train.py CONFIG --amp` parses
