@@ -175,8 +175,12 @@ def _kill_during_second_save(monkeypatch) -> None:
 
 
 def _train_in_process(cfg: Config) -> None:
-    from mmengine.runner import Runner
-    Runner.from_cfg(cfg).train()
+    """What tools/train.py does around the Runner: the resume decision (read once, checked), then training."""
+    from simsiam_mm.apis import decide_resume
+    from simsiam_mm.engine import SimSiamRunner
+    runner = SimSiamRunner.from_cfg(cfg)
+    if decide_resume(cfg, runner) is None:
+        runner.train()
 
 
 @pytest.mark.parametrize('hook', ['CheckpointHook', 'ResumableCheckpointHook'])
