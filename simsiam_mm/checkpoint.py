@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -61,16 +62,30 @@ def allow_mmengine_checkpoints() -> None:
             [HistoryBuffer, *_numpy_globals(), (_history_buffer_getattr, 'builtins.getattr')])
 
 
+DAMAGED = 'the file is damaged or cut short (its pickle stream breaks off or holds garbage)'
+
+
 def _unreadable(path: str, error: Exception) -> str:
-    """Why ``torch.load`` failed on ``path``, in our words (never torch's "re-run with weights_only=False")."""
+    """Why ``torch.load`` failed on ``path``, in our words, whole: never torch's advice to re-run with
+    ``weights_only=False`` (which would execute whatever the file holds), nor a sentence cut off mid-word."""
     text = str(error)
     unsupported = re.search(r'Unsupported global: GLOBAL (\S+)', text)
     if unsupported:
-        return (f'it holds a Python object the safe loader refuses ({unsupported.group(1)}), so it is not a '
-                'checkpoint written by simsiam_mm, mmengine or the official SimSiam code — save a plain '
+        name = unsupported.group(1)
+        module, _, attr = name.rpartition('.')
+        if module in sys.modules and not hasattr(sys.modules[module], attr):  # e.g. torch._utils._rebui: cut short
+            return f'{DAMAGED}: it names {name!r}, which does not exist — copy or save the file again'
+        return (f'it holds a Python object the safe loader refuses ({name}), so it is not a checkpoint written by '
+                'simsiam_mm, mmengine or the official SimSiam code — save a plain '
                 '`torch.save({"state_dict": model.state_dict()}, PATH)` instead')
-    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f'it cannot be read as a PyTorch checkpoint ({type(error).__name__}: {first_line[:160]})'
+    unpickler = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)', text)
+    if unpickler or isinstance(error, (pickle.UnpicklingError, EOFError)):
+        detail = unpickler.group(1).rstrip('.') if unpickler else type(error).__name__
+        return f'{DAMAGED} ({detail}) — copy or save the file again'
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    if len(first) > 160:  # cut at a word, and say so
+        first = first[:160].rsplit(' ', 1)[0] + ' ...'
+    return f'it cannot be read as a PyTorch checkpoint ({type(error).__name__}: {first})'
 
 
 def checkpoint_problem(path: str | os.PathLike) -> str | None:

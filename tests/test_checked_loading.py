@@ -120,6 +120,31 @@ def test_reader_refuses_pickled_objects_without_torchs_advice(tmp_path):
     assert 'weights_only' not in str(err.value)
 
 
+def _legacy_pickle_cut_short() -> bytes:
+    import io
+    buffer = io.BytesIO()
+    torch.save({'state_dict': {'w': torch.ones(3)}}, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()[:len(buffer.getvalue()) // 2]
+
+
+@pytest.mark.parametrize('content', [
+    b'\x80' + bytes((i * 31 + 7) % 256 for i in range(4096)),  # passes the header test, then garbage
+    b'\x80\x02' + b'garbage' * 50,
+    _legacy_pickle_cut_short(),  # a legacy (non-zip) file cut short: torch names a half-written global
+])
+def test_damaged_pickle_is_named_in_our_words_whole(tmp_path, content):
+    """A damaged file gets our sentence, whole: not torch's "Re-running `torch.load` with `weights_only` set to
+    `False`" advice (cut off mid-word before), nor "a Python object the safe loader refuses" for a cut-off name."""
+    path = tmp_path / 'damaged.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(f'{path}: cannot read the checkpoint: the file is damaged or cut short'), msg
+    assert 'weights_only' not in msg and 'Re-running' not in msg and 'safe loader refuses' not in msg
+    assert msg.endswith('copy or save the file again'), msg
+
+
 def test_prefix_and_check_messages():
     state = {'backbone.conv1.weight': torch.ones(2, 3, 3, 3)}
     assert list(strip_prefix(state, 'backbone.', 'a.pth')) == ['conv1.weight']
