@@ -189,3 +189,43 @@ def test_checked_pretrained_survives_mmpretrain_zero_init_residual(tmp_path):
     assert torch.equal(model.layer1[0].bn2.weight, source.layer1[0].bn2.weight)  # not zeroed
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items()
                if not k.endswith('num_batches_tracked'))
+
+
+LINEAR_CIFAR = ((REPO / 'benchmarks' if (REPO / 'benchmarks/classification').is_dir() else REPO / 'configs/benchmarks')
+                / 'classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py')
+
+
+@pytest.mark.slow
+def test_test_py_and_load_from_load_checked_and_say_the_count(simsiam_checkpoint, cifar10_root, tmp_path):
+    """tools/test.py's CHECKPOINT and tools/train.py's load_from go through the one checked loader: a file that fits
+    loads whole and the log says how many tensors (the count of the model's own, computed here independently)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.registry import MODELS
+    cfg = Config.fromfile(str(LINEAR_CIFAR))
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        classifier = MODELS.build(cfg.model)
+    expected = len([k for k in classifier.state_dict() if not k.endswith('num_batches_tracked')])
+    ckpt = tmp_path / 'linear.pth'
+    torch.save({'state_dict': classifier.state_dict(), 'meta': {}}, ckpt)
+    test = run_tool('tools/test.py', str(LINEAR_CIFAR), str(ckpt), '--work-dir', str(tmp_path / 'test'),
+                    '--cfg-options', f'test_dataloader.dataset.data_root={cifar10_root}',
+                    'test_dataloader.dataset.indices=8', 'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False')
+    log = test.stdout + test.stderr
+    assert test.returncode == 0, log[-3000:]
+    assert f'load_from {ckpt}: {expected}/{expected} tensors of ImageClassifier loaded' in log, log[-3000:]
+
+    pretrain = Config.fromfile(str(QUICK_CONFIG))
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        simsiam = MODELS.build(pretrain.model)
+    expected = len([k for k in simsiam.state_dict() if not k.endswith('num_batches_tracked')])
+    train = run_tool('tools/train.py', str(QUICK_CONFIG), '--work-dir', str(tmp_path / 'train'), '--cfg-options',
+                     f'load_from={simsiam_checkpoint}', f'train_dataloader.dataset.data_root={cifar10_root}',
+                     'train_dataloader.dataset.indices=16', 'train_dataloader.batch_size=8',
+                     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                     'train_cfg.max_epochs=1')
+    log = train.stdout + train.stderr
+    assert train.returncode == 0, log[-3000:]
+    assert f'load_from {simsiam_checkpoint}: {expected}/{expected} tensors of SimSiam loaded' in log, log[-3000:]
