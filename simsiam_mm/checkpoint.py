@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -61,16 +62,30 @@ def allow_mmengine_checkpoints() -> None:
             [HistoryBuffer, *_numpy_globals(), (_history_buffer_getattr, 'builtins.getattr')])
 
 
+DAMAGED = 'the file is damaged or cut short (its pickle stream breaks off or holds garbage)'
+
+
 def _unreadable(path: str, error: Exception) -> str:
-    """Why ``torch.load`` failed on ``path``, in our words (never torch's "re-run with weights_only=False")."""
+    """Why ``torch.load`` failed on ``path``, in our words, whole: never torch's advice to re-run with
+    ``weights_only=False`` (which would execute whatever the file holds), nor a sentence cut off mid-word."""
     text = str(error)
     unsupported = re.search(r'Unsupported global: GLOBAL (\S+)', text)
     if unsupported:
-        return (f'it holds a Python object the safe loader refuses ({unsupported.group(1)}), so it is not a '
-                'checkpoint written by simsiam_mm, mmengine or the official SimSiam code — save a plain '
+        name = unsupported.group(1)
+        module, _, attr = name.rpartition('.')
+        if module in sys.modules and not hasattr(sys.modules[module], attr):  # e.g. torch._utils._rebui: cut short
+            return f'{DAMAGED}: it names {name!r}, which does not exist — copy or save the file again'
+        return (f'it holds a Python object the safe loader refuses ({name}), so it is not a checkpoint written by '
+                'simsiam_mm, mmengine or the official SimSiam code — save a plain '
                 '`torch.save({"state_dict": model.state_dict()}, PATH)` instead')
-    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f'it cannot be read as a PyTorch checkpoint ({type(error).__name__}: {first_line[:160]})'
+    unpickler = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)', text)
+    if unpickler or isinstance(error, (pickle.UnpicklingError, EOFError)):
+        detail = unpickler.group(1).rstrip('.') if unpickler else type(error).__name__
+        return f'{DAMAGED} ({detail}) — copy or save the file again'
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    if len(first) > 160:  # cut at a word, and say so
+        first = first[:160].rsplit(' ', 1)[0] + ' ...'
+    return f'it cannot be read as a PyTorch checkpoint ({type(error).__name__}: {first})'
 
 
 def checkpoint_problem(path: str | os.PathLike) -> str | None:
@@ -366,33 +381,3 @@ def serialize(obj: Any) -> bytes:
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)`` through :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, serialize(obj))
-
-
-# ------------------------------------------------------------------------------------------------- files of a run
-def checkpoints_in(directory: str) -> list[str]:
-    """The ``*.pth`` files in ``directory``, newest first (by the step in ``epoch_N``/``iter_N``, then by mtime)."""
-    if not osp.isdir(directory):
-        return []
-    paths = [osp.join(directory, n) for n in os.listdir(directory) if n.endswith('.pth')]
-
-    def key(p: str) -> tuple:
-        m = re.search(r'(\d+)\.pth$', osp.basename(p))
-        return (int(m.group(1)) if m else -1, osp.getmtime(p))
-
-    return sorted(paths, key=key, reverse=True)
-
-
-def check_resume_checkpoint(path: str, source: str = '--resume') -> None:
-    """Raise :class:`CheckpointError` naming ``path`` and the newest complete checkpoint beside it if ``path``
-    is missing, truncated or corrupt. ``source`` says where the path came from (e.g. the ``last_checkpoint`` file)."""
-    problem = checkpoint_problem(path)
-    if problem is None:
-        return
-    previous = [p for p in checkpoints_in(osp.dirname(path) or '.') if osp.abspath(p) != osp.abspath(path)
-                and checkpoint_problem(p) is None]
-    if previous:
-        offer = (f'the previous complete checkpoint is {previous[0]}: resume from it with '
-                 f'`python tools/train.py CONFIG --resume {previous[0]}`')
-    else:
-        offer = 'no other complete checkpoint lies beside it: start the run again without --resume'
-    raise CheckpointError(f'{path} (from {source}): cannot resume: {problem} — {offer}')

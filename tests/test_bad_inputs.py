@@ -34,6 +34,7 @@ KNN, SVM = 'tools/analysis/knn_eval.py', 'tools/analysis/voc_svm.py'
 CONV = 'tools/model_converters/'
 DOWNSTREAM, PREPARE = 'tools/benchmarks/train_downstream.py', 'tools/data/prepare_cifar10.py'
 VOC12AUG = 'benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
+LINEAR = REPO / 'benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py'
 
 
 @dataclass
@@ -83,6 +84,12 @@ def case(name: str, training: bool = False):
             TRAINING.add(name)
         return fn
     return register
+
+
+def _linear_test_data(c: Ctx) -> list[str]:
+    """--cfg-options that point the CIFAR-10 linear config's test split at 8 real images, loaded in-process."""
+    return [f'test_dataloader.dataset.data_root={c.cifar}', 'test_dataloader.dataset.indices=8',
+            'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 
 
 def train(c: Ctx, *options: str, work: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
@@ -252,6 +259,55 @@ def _(c):
                 must_not_say=('cut short',))
 
 
+def _header_only_neighbours(c: Ctx, folder: str) -> Path:
+    """A folder whose newest files pass only a header test: random bytes after the pickle's 0x80, a backbone-only
+    file and a published (weights + meta) file, beside a truncated iter_5.pth to resume from."""
+    ckpt = torch.load(c.mid, map_location='cpu', weights_only=False)
+    c.file(f'{folder}/iter_9.pth', b'\x80' + bytes((i * 97 + 13) % 256 for i in range(4096)))
+    torch.save({'state_dict': {k: v for k, v in ckpt['state_dict'].items() if k.startswith('backbone.')}},
+               c.tmp / folder / 'iter_8.pth')
+    torch.save(dict(meta=ckpt['meta'], state_dict=ckpt['state_dict']), c.tmp / folder / 'iter_7.pth')
+    return c.file(f'{folder}/iter_5.pth', c.mid.read_bytes()[:len(c.mid.read_bytes()) // 2])
+
+
+@case('--resume of a truncated file whose neighbours pass only a header test')
+def _(c):
+    bad = _header_only_neighbours(c, 'fake_neighbours')
+    return Case(train(c, extra=('--resume', str(bad))), 'iter_5.pth', also_say=('no other complete checkpoint',),
+                must_not_say=('previous complete checkpoint is',))
+
+
+@case('--resume of a truncated file: the complete neighbour is offered, not the newer fakes')
+def _(c):
+    bad = _header_only_neighbours(c, 'one_good_neighbour')
+    good = c.tmp / 'one_good_neighbour' / 'iter_1.pth'
+    shutil.copy(c.mid, good)
+    return Case(train(c, extra=('--resume', str(bad))), 'iter_5.pth',
+                also_say=(f'the previous complete checkpoint is {good}',))
+
+
+@case('load_from of a backbone-only file')
+def _(c):
+    ckpt = torch.load(c.mid, map_location='cpu', weights_only=False)
+    f = c.tmp / 'backbone_only.pth'
+    torch.save({'state_dict': {k: v for k, v in ckpt['state_dict'].items() if k.startswith('backbone.')}}, f)
+    return Case(train(c, f'load_from={f}'), 'backbone_only.pth', also_say=('CheckedPretrained', 'not in the file'),
+                must_not_say=('missing keys', 'Epoch(train)'))
+
+
+@case('load_from of a checkpoint of another architecture')
+def _(c):
+    return Case(train(c, f'load_from={c.mid}', 'model.backbone.depth=34'), Path(c.mid).name,
+                also_say=('load_from',), must_not_say=('size mismatch', 'Epoch(train)'))
+
+
+@case('load_from of a damaged file (0x80, then garbage)')
+def _(c):
+    f = c.file('damaged80.pth', b'\x80' + bytes((i * 31 + 7) % 256 for i in range(4096)))
+    return Case(train(c, f'load_from={f}'), 'damaged80.pth', also_say=('damaged or cut short',),
+                must_not_say=('weights_only', 'Re-running', 'Epoch(train)'))
+
+
 @case('full disk while saving a checkpoint', training=True)
 def _(c):
     work = c.tmp / 'full_disk'
@@ -295,6 +351,20 @@ def _(c):
 @case('test.py with a missing config')
 def _(c):
     return Case([TEST, str(c.tmp / 'gone_cfg.py'), str(c.mid)], 'gone_cfg.py')
+
+
+@case('test.py with a pretraining checkpoint (another model)')
+def _(c):
+    return Case([TEST, str(LINEAR), str(c.mid), '--work-dir', str(c.tmp / 'test_other'), '--cfg-options',
+                 *_linear_test_data(c)], Path(c.mid).name, also_say=('ImageClassifier',),
+                must_not_say=('missing keys', 'size mismatch'))
+
+
+@case('test.py with a damaged checkpoint')
+def _(c):
+    f = c.file('test_damaged.pth', b'\x80' + bytes((i * 31 + 7) % 256 for i in range(4096)))
+    return Case([TEST, str(LINEAR), str(f), '--work-dir', str(c.tmp / 'test_damaged'), '--cfg-options',
+                 *_linear_test_data(c)], 'test_damaged.pth', must_not_say=('weights_only', 'Re-running'))
 
 
 @case('knn_eval.py with a wrong --data-root')
@@ -503,6 +573,14 @@ def _(c):
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
     return Case([DOWNSTREAM, VOC12AUG, str(bad), '--work-dir', str(c.tmp / 'ds2'), '--smoke',
                  '--data-root', str(DATA / 'downstream/voc_seg_rock/VOCdevkit/VOC2012')], 'encoder_only.pth')
+
+
+@case('train_downstream.py: a damaged pretrained checkpoint (0x80, then garbage)')
+def _(c):
+    f = c.file('pre_damaged.pth', b'\x80' + bytes((i * 31 + 7) % 256 for i in range(4096)))
+    return Case([DOWNSTREAM, VOC12AUG, str(f), '--work-dir', str(c.tmp / 'ds6'), '--smoke',
+                 '--data-root', str(DATA / 'downstream/voc_seg_rock/VOCdevkit/VOC2012')], 'pre_damaged.pth',
+                must_not_say=('weights_only', 'Re-running', 'pretrain_backbone'))
 
 
 @case('train_downstream.py: a --cfg-options index past the end of a list')

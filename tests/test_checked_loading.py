@@ -120,6 +120,31 @@ def test_reader_refuses_pickled_objects_without_torchs_advice(tmp_path):
     assert 'weights_only' not in str(err.value)
 
 
+def _legacy_pickle_cut_short() -> bytes:
+    import io
+    buffer = io.BytesIO()
+    torch.save({'state_dict': {'w': torch.ones(3)}}, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()[:len(buffer.getvalue()) // 2]
+
+
+@pytest.mark.parametrize('content', [
+    b'\x80' + bytes((i * 31 + 7) % 256 for i in range(4096)),  # passes the header test, then garbage
+    b'\x80\x02' + b'garbage' * 50,
+    _legacy_pickle_cut_short(),  # a legacy (non-zip) file cut short: torch names a half-written global
+])
+def test_damaged_pickle_is_named_in_our_words_whole(tmp_path, content):
+    """A damaged file gets our sentence, whole: not torch's "Re-running `torch.load` with `weights_only` set to
+    `False`" advice (cut off mid-word before), nor "a Python object the safe loader refuses" for a cut-off name."""
+    path = tmp_path / 'damaged.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(f'{path}: cannot read the checkpoint: the file is damaged or cut short'), msg
+    assert 'weights_only' not in msg and 'Re-running' not in msg and 'safe loader refuses' not in msg
+    assert msg.endswith('copy or save the file again'), msg
+
+
 def test_prefix_and_check_messages():
     state = {'backbone.conv1.weight': torch.ones(2, 3, 3, 3)}
     assert list(strip_prefix(state, 'backbone.', 'a.pth')) == ['conv1.weight']
@@ -164,3 +189,43 @@ def test_checked_pretrained_survives_mmpretrain_zero_init_residual(tmp_path):
     assert torch.equal(model.layer1[0].bn2.weight, source.layer1[0].bn2.weight)  # not zeroed
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items()
                if not k.endswith('num_batches_tracked'))
+
+
+LINEAR_CIFAR = ((REPO / 'benchmarks' if (REPO / 'benchmarks/classification').is_dir() else REPO / 'configs/benchmarks')
+                / 'classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py')
+
+
+@pytest.mark.slow
+def test_test_py_and_load_from_load_checked_and_say_the_count(simsiam_checkpoint, cifar10_root, tmp_path):
+    """tools/test.py's CHECKPOINT and tools/train.py's load_from go through the one checked loader: a file that fits
+    loads whole and the log says how many tensors (the count of the model's own, computed here independently)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.registry import MODELS
+    cfg = Config.fromfile(str(LINEAR_CIFAR))
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        classifier = MODELS.build(cfg.model)
+    expected = len([k for k in classifier.state_dict() if not k.endswith('num_batches_tracked')])
+    ckpt = tmp_path / 'linear.pth'
+    torch.save({'state_dict': classifier.state_dict(), 'meta': {}}, ckpt)
+    test = run_tool('tools/test.py', str(LINEAR_CIFAR), str(ckpt), '--work-dir', str(tmp_path / 'test'),
+                    '--cfg-options', f'test_dataloader.dataset.data_root={cifar10_root}',
+                    'test_dataloader.dataset.indices=8', 'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False')
+    log = test.stdout + test.stderr
+    assert test.returncode == 0, log[-3000:]
+    assert f'load_from {ckpt}: {expected}/{expected} tensors of ImageClassifier loaded' in log, log[-3000:]
+
+    pretrain = Config.fromfile(str(QUICK_CONFIG))
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        simsiam = MODELS.build(pretrain.model)
+    expected = len([k for k in simsiam.state_dict() if not k.endswith('num_batches_tracked')])
+    train = run_tool('tools/train.py', str(QUICK_CONFIG), '--work-dir', str(tmp_path / 'train'), '--cfg-options',
+                     f'load_from={simsiam_checkpoint}', f'train_dataloader.dataset.data_root={cifar10_root}',
+                     'train_dataloader.dataset.indices=16', 'train_dataloader.batch_size=8',
+                     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                     'train_cfg.max_epochs=1')
+    log = train.stdout + train.stderr
+    assert train.returncode == 0, log[-3000:]
+    assert f'load_from {simsiam_checkpoint}: {expected}/{expected} tensors of SimSiam loaded' in log, log[-3000:]

@@ -1,5 +1,5 @@
 """The light install (``tools/install.sh --lite``: mmcv-lite, no mmdet/mmsegmentation) covers everything but the
-downstream benchmarks: nothing outside ``simsiam_mm/evaluation/downstream.py`` and ``tools/benchmarks`` imports
+downstream benchmarks: nothing outside ``simsiam_mm/apis/downstream.py`` and ``tools/benchmarks`` imports
 ``mmcv.ops``, mmdet or mmseg, statically or at run time. Tests that need the full stack carry
 ``@pytest.mark.full_stack``."""
 import ast
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOWNSTREAM = [REPO / 'simsiam_mm/evaluation/downstream.py', REPO / 'tools/benchmarks']
+DOWNSTREAM = [REPO / 'simsiam_mm/apis/downstream.py', REPO / 'tools/benchmarks']
 FULL_STACK_ONLY = ('mmcv.ops', 'mmcv._ext', 'mmdet', 'mmseg')
 
 
@@ -44,9 +44,9 @@ def full_stack_imports(path: Path) -> list[str]:
 def test_no_full_stack_import_statement_outside_the_downstream_parts() -> None:
     files = light_python_files()
     assert len(files) > 30 and REPO / 'tools/train.py' in files
-    assert REPO / 'simsiam_mm/evaluation/downstream.py' not in files
+    assert REPO / 'simsiam_mm/apis/downstream.py' not in files
     offending = [hit for f in files for hit in full_stack_imports(f)]
-    assert not offending, ('full-stack imports outside simsiam_mm/evaluation/downstream.py and tools/benchmarks:\n'
+    assert not offending, ('full-stack imports outside simsiam_mm/apis/downstream.py and tools/benchmarks:\n'
                            + '\n'.join(offending))
 
 
@@ -82,7 +82,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Blocker())
 import simsiam_mm
 modules = [m.name for m in pkgutil.walk_packages(simsiam_mm.__path__, 'simsiam_mm.')
-           if m.name != 'simsiam_mm.evaluation.downstream']
+           if m.name != 'simsiam_mm.apis.downstream']
 for name in modules:
     __import__(name)
 tools = [p for p in sorted((REPO / 'tools').rglob('*.py')) if 'benchmarks' not in p.relative_to(REPO).parts]

@@ -20,9 +20,9 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 
 import simsiam_mm  # noqa: F401  (registers our types)
+from simsiam_mm.apis.config import check_batch_size, check_config, split_global_batch
 from simsiam_mm.checkpoint import checkpoint_problem
 from simsiam_mm.datasets import SafeLoadImageFromFile
-from simsiam_mm.engine.config_check import check_batch_size, check_config
 from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
 from simsiam_mm.registry import HOOKS
 
@@ -175,8 +175,12 @@ def _kill_during_second_save(monkeypatch) -> None:
 
 
 def _train_in_process(cfg: Config) -> None:
-    from mmengine.runner import Runner
-    Runner.from_cfg(cfg).train()
+    """What tools/train.py does around the Runner: the resume decision (read once, checked), then training."""
+    from simsiam_mm.apis import decide_resume
+    from simsiam_mm.engine import SimSiamRunner
+    runner = SimSiamRunner.from_cfg(cfg)
+    if decide_resume(cfg, runner) is None:
+        runner.train()
 
 
 @pytest.mark.parametrize('hook', ['CheckpointHook', 'ResumableCheckpointHook'])
@@ -435,10 +439,13 @@ def test_global_batch_that_does_not_divide_over_processes():
     cfg = Config(dict(global_batch_size=512, train_dataloader=dict(batch_size=None)))
     with pytest.raises(ConfigError, match=r'global_batch_size=512 does not divide over 3 processes .*170\.67.*'
                                           r'e\.g\. 510 or 513'):
-        check_batch_size(cfg, world_size=3)
-    check_batch_size(cfg, world_size=4)
-    assert cfg.train_dataloader.batch_size == 128
+        split_global_batch(cfg, world_size=3)
+    assert cfg.train_dataloader.batch_size is None  # nothing changed by the refusal
+    check_batch_size(cfg, world_size=3)  # the check alone never changes the config
+    assert cfg.train_dataloader.batch_size is None
+    assert split_global_batch(cfg, world_size=4) == 128 and cfg.train_dataloader.batch_size == 128
     tiny = Config(dict(global_batch_size=4, train_dataloader=dict(batch_size=None)))
+    split_global_batch(tiny, world_size=4)
     with pytest.raises(ConfigError, match=r'train_dataloader\.batch_size=1 per process \(4 processes\): BatchNorm'):
         check_batch_size(tiny, world_size=4)
 

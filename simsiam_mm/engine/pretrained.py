@@ -32,11 +32,12 @@ class CheckedPretrainedInit(PretrainedInit):
         min_fraction: the least fraction of the module's tensors the checkpoint must supply (1.0: all of them;
             the C4 detectors' res5 head, which adds one norm layer to ``backbone.layer4``, uses less).
 
-    Every check made in this process is appended to :attr:`checks` as ``(file, module, check)``, which the
+    The check (tensors loaded, of how many) stays with the initialised module (:meth:`check_of`), which the
     downstream runner reports per module.
     """
 
-    checks: list[tuple[str, nn.Module, WeightsCheck]] = []
+    #: the attribute of an initialised module that holds its :class:`~simsiam_mm.checkpoint.WeightsCheck`
+    CHECK_ATTR = 'pretrained_check'
 
     def __init__(self, checkpoint: str, prefix: str | None = None, map_location: str = 'cpu',
                  min_fraction: float = 1.0) -> None:
@@ -54,8 +55,13 @@ class CheckedPretrainedInit(PretrainedInit):
             # its init type is exactly 'Pretrained' (mmpretrain/models/backbones/resnet.py); pretrained weights
             # supersede zero-init there, and must here too, or the loaded BN weights would be silently overwritten
             module.zero_init_residual = False
-        CheckedPretrainedInit.checks.append((source, module, check))
+        setattr(module, self.CHECK_ATTR, check)
         print_log(f'{source}: {check.summary()}', logger='current')
+
+    @classmethod
+    def check_of(cls, module: nn.Module) -> WeightsCheck | None:
+        """How ``module`` was initialised by this initializer (``None``: it was not)."""
+        return getattr(module, cls.CHECK_ATTR, None)
 
     def _get_init_info(self) -> str:
         return f'{self.__class__.__name__}: load from {self.checkpoint} (checked)'

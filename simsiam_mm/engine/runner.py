@@ -1,9 +1,13 @@
-"""Training output a person can read: a first log line (with its ETA) after iteration 1, short start-up dumps.
+"""Our Runner: checked checkpoint loads and readable training output (a first log line, with its ETA, after
+iteration 1; short start-up dumps).
 
 mmengine's ``Runner`` prints the whole environment, the whole config and the hook order per stage (hundreds of
 lines) before the first iteration, and ``LoggerHook`` prints nothing until ``interval`` iterations have passed.
 :class:`EarlyLoggerHook` adds one line after the first iteration of a run (or of a resumed run), and
 :class:`SimSiamRunner` shows each start-up dump on the console as one summary line; the log file keeps them in full.
+It also loads every checkpoint (``load_from``, ``tools/test.py``'s CHECKPOINT, ``--resume``) through the one checked
+loader, :mod:`simsiam_mm.checkpoint`, instead of mmengine's ``strict=False`` path, and resumes from a checkpoint the
+start-up already read (:meth:`SimSiamRunner.resume_with`) without reading it again.
 
 :class:`CPUDistributedDataParallel` is the model wrapper the Runner uses for DDP on CPU processes (gloo).
 """
@@ -12,11 +16,13 @@ import re
 
 from mmengine.hooks import LoggerHook
 from mmengine.logging import print_log
-from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+from mmengine.model import MMDistributedDataParallel, is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.runner import Runner
 from torch import nn
 
+from simsiam_mm.checkpoint import load_checked, read_checkpoint, state_dict_of
+from simsiam_mm.errors import CheckpointError
 from simsiam_mm.registry import HOOKS, RUNNERS
 
 ENV_DUMP = '\n' + '-' * 60 + '\nSystem environment:'
@@ -89,12 +95,58 @@ def shorten_console_startup(logger: logging.Logger) -> None:
 
 @RUNNERS.register_module()
 class SimSiamRunner(Runner):
-    """mmengine's ``Runner`` whose console shows the environment, config and hook dumps as one line each."""
+    """mmengine's ``Runner`` with checked checkpoint loads, whose console shows the environment, config and hook
+    dumps as one line each.
+
+    Every checkpoint goes through :func:`simsiam_mm.checkpoint.read_checkpoint` and
+    :func:`~simsiam_mm.checkpoint.load_checked`: names and shapes are compared with the model, the count is logged
+    (``load_from x.pth: 122/122 tensors of SimSiam loaded``), and a file that does not fit is refused naming it. A
+    resumed checkpoint must fit exactly (every tensor, no extra one); a ``load_from`` file must supply every tensor of
+    the model (:attr:`load_from_min_fraction`): a head left at random initialisation is refused, not logged.
+    """
+
+    #: the least fraction of the model's tensors a ``load_from`` checkpoint must supply
+    load_from_min_fraction: float = 1.0
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
         shorten_console_startup(logger)
         return logger
+
+    def resume_with(self, path: str, checkpoint: dict) -> None:
+        """Resume from ``checkpoint``, already read from ``path`` and checked (:mod:`simsiam_mm.apis.resume`):
+        mmengine's ``resume`` takes this dict instead of reading the file again."""
+        self._resume, self._load_from = True, path
+        self._read_checkpoint = (path, checkpoint)
+
+    def start_fresh(self) -> None:
+        """Train from scratch: ``resume=True`` found no checkpoint (mmengine would look for one again)."""
+        self._resume, self._load_from = False, None
+
+    def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False, revise_keys: list = ()):
+        """mmengine's ``load_checkpoint`` through the checked loader (``map_location``, ``strict`` and
+        ``revise_keys`` are accepted for mmengine's callers: tensors are read on the CPU and copied into the model's;
+        a ``module.`` prefix is removed; the strictness is ours, see the class)."""
+        handed = getattr(self, '_read_checkpoint', None)
+        if handed is not None and handed[0] == filename:
+            checkpoint, self._read_checkpoint = handed[1], None
+        else:
+            checkpoint = read_checkpoint(filename, 'checkpoint to resume from' if self._resume else 'checkpoint')
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        what = '--resume' if self._resume else 'load_from'
+        try:
+            check = load_checked(model, state_dict_of(checkpoint, filename), filename,
+                                 min_fraction=1.0 if self._resume else self.load_from_min_fraction,
+                                 strict=self._resume)
+        except CheckpointError as e:
+            hint = '' if self._resume else (
+                "; to start only the backbone from it, set model.backbone.init_cfg=dict(type='CheckedPretrained', "
+                f"checkpoint='{filename}', prefix='backbone.') instead of load_from")
+            raise CheckpointError(f'{e} ({what}: nothing was loaded{hint})') from None
+        self._has_loaded = True
+        self.logger.info(f'{what} {filename}: {check.summary()}')
+        return checkpoint
 
 
 # Registered in mmengine's root registry: ``Runner.wrap_model`` looks the wrapper type up there by plain name

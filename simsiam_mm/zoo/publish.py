@@ -21,9 +21,10 @@ import mmpretrain
 import torch
 from mmengine.config import Config
 
-import simsiam_mm
 from simsiam_mm.checkpoint import atomic_write_bytes, read_checkpoint, serialize, state_dict_of
 from simsiam_mm.errors import CheckpointError
+from simsiam_mm.registry import SCOPE
+from simsiam_mm.version import __version__
 from simsiam_mm.zoo.model import build_model, load_strict
 from simsiam_mm.zoo.report import ConversionError
 
@@ -64,7 +65,7 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def versions() -> dict[str, str]:
     return dict(mmengine_version=mmengine.__version__, mmpretrain_version=mmpretrain.__version__,
-                simsiam_mm_version=simsiam_mm.__version__, torch_version=str(torch.__version__))
+                simsiam_mm_version=__version__, torch_version=str(torch.__version__))
 
 
 def model_of_config(cfg_text: str, state_dict: dict, source: str):
@@ -72,7 +73,7 @@ def model_of_config(cfg_text: str, state_dict: dict, source: str):
     :class:`~simsiam_mm.errors.CheckpointError` naming ``source`` when the weights are not that whole model (e.g. an
     extracted backbone: publish the training checkpoint instead)."""
     cfg = Config.fromstring(cfg_text, file_format='.py')
-    model = build_model(cfg.model, scope=cfg.get('default_scope') or simsiam_mm.registry.SCOPE)
+    model = build_model(cfg.model, scope=cfg.get('default_scope') or SCOPE)
     load_strict(model, state_dict, source)
     return model
 

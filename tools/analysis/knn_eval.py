@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from simsiam_mm.engine.config_check import load_config, merge_options
+from simsiam_mm.apis.config import load_config, merge_options
 from simsiam_mm.errors import MissingPathError, add_debug_flag, cli_main
 
 

@@ -114,7 +114,7 @@ def quiet_init_log():
 
 
 def load_recipe(args: argparse.Namespace, work_dir: Path) -> Config:
-    from simsiam_mm.engine.config_check import load_config, merge_options
+    from simsiam_mm.apis.config import load_config, merge_options
     cfg = merge_options(load_config(args.config), args.cfg_options)
     if 'knn_pipeline' not in cfg:
         raise ConfigError(f'{args.config}: defines no knn_pipeline — this script evaluates kNN at the training '

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     from mmengine.registry import init_default_scope
 
     import simsiam_mm  # noqa: F401  (registers our classes)
-    from simsiam_mm.engine.config_check import load_config
+    from simsiam_mm.apis.config import load_config
     cfg = load_config(args.config)
     init_default_scope(cfg.get('default_scope', 'simsiam_mm'))
     batch = cfg.train_dataloader.batch_size

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mmengine.config import Config, DictAction
 
-from simsiam_mm.engine.config_check import load_config, merge_options
+from simsiam_mm.apis.config import load_config, merge_options
 from simsiam_mm.errors import ConfigError, add_debug_flag, cli_main
 
 

@@ -1,9 +1,11 @@
-"""Check a config before anything is built: every error names the key at fault and the nearest valid names.
+"""Load and check a config before anything is built: every error names the file or key at fault and the nearest
+valid names.
 
 Without this, a typo such as ``model.backbone.dpeth=18`` surfaces as ``TypeError: ResNet.__init__() got an
 unexpected keyword argument 'dpeth'`` from deep inside mmengine's registry, ``type='ResNett'`` as a ``KeyError``
 without suggestions, and a misspelt top-level key such as ``train_dataloder`` is silently ignored. ``tools/train.py``
-runs :func:`check_config` (and :func:`check_batch_size` once the number of processes is known).
+runs :func:`check_config`, and, once the number of processes is known, :func:`split_global_batch` (the one step here
+that changes the config, called on its own line) and :func:`check_batch_size`. The other checks only read.
 """
 import difflib
 import inspect
@@ -262,23 +264,31 @@ def launch_world_size() -> int:
     return int(os.environ.get('WORLD_SIZE') or os.environ.get('SLURM_NTASKS') or 1)
 
 
-def check_batch_size(cfg: Config, world_size: int | None = None) -> None:
-    """Split ``global_batch_size`` (optional top-level key) over ``world_size`` processes (default:
-    :func:`launch_world_size`) into ``train_dataloader.batch_size``, or raise if it does not divide; and refuse a
-    per-process batch below 2, which BatchNorm cannot train on."""
+def split_global_batch(cfg: Config, world_size: int | None = None) -> int | None:
+    """Set ``train_dataloader.batch_size`` to ``global_batch_size`` (optional top-level key) over ``world_size``
+    processes (default: :func:`launch_world_size`) and return it; raise if it does not divide. ``None`` (and the
+    config unchanged) without ``global_batch_size``."""
     world_size = launch_world_size() if world_size is None else world_size
     total = cfg.get('global_batch_size')
+    if total is None:
+        return None
+    if total % world_size:
+        ok = [n for n in range(1, min(total, 64) + 1) if total % n == 0]
+        raise ConfigError(
+            f'global_batch_size={total} does not divide over {world_size} processes ({total}/{world_size} = '
+            f'{total / world_size:.2f} per process). Use a process count that divides it ({ok}) or a global '
+            f'batch that is a multiple of {world_size} (e.g. {math.floor(total / world_size) * world_size} or '
+            f'{math.ceil(total / world_size) * world_size}).')
+    if cfg.get('train_dataloader') is not None:
+        cfg.train_dataloader.batch_size = total // world_size
+    return total // world_size
+
+
+def check_batch_size(cfg: Config, world_size: int | None = None) -> None:
+    """Refuse a per-process ``train_dataloader.batch_size`` below 2, which BatchNorm cannot train on (after
+    :func:`split_global_batch`; the config is only read)."""
+    world_size = launch_world_size() if world_size is None else world_size
     loader = cfg.get('train_dataloader')
-    if total is not None:
-        if total % world_size:
-            ok = [n for n in range(1, min(total, 64) + 1) if total % n == 0]
-            raise ConfigError(
-                f'global_batch_size={total} does not divide over {world_size} processes ({total}/{world_size} = '
-                f'{total / world_size:.2f} per process). Use a process count that divides it ({ok}) or a global '
-                f'batch that is a multiple of {world_size} (e.g. {math.floor(total / world_size) * world_size} or '
-                f'{math.ceil(total / world_size) * world_size}).')
-        if loader is not None:
-            loader.batch_size = total // world_size
     if loader is not None and loader.get('batch_size') is not None and loader.batch_size < 2:
         raise ConfigError(
             f'train_dataloader.batch_size={loader.batch_size} per process ({world_size} processes): BatchNorm '

@@ -1,75 +1,44 @@
-"""Downstream benchmarks (MMDetection / MMSegmentation) for SimSiam backbones.
+"""Config surgery for the downstream benchmarks (MMDetection / MMSegmentation) of a SimSiam backbone.
 
 The configs under ``benchmarks/mmdetection`` and ``benchmarks/mmsegmentation`` only need
 ``custom_imports=dict(imports=['simsiam_mm'])``: importing ``simsiam_mm`` lets torch >= 2.6 read our checkpoints with
 ``weights_only=True`` (see :mod:`simsiam_mm.checkpoint`), registers ``CheckedPretrained`` where mmdet and mmseg
 configs can name it, and imports ``mmpretrain.models``, which registers the C4 detectors' res5 head with the extra BN
 of MoCo's protocol (``ResLayerExtraNorm``, in mmdet's registry). This module serves
-``tools/benchmarks/train_downstream.py``: checkpoint reading and checking, data-root and smoke-run config rewrites,
-and :class:`LastMetricsHook` (keeps the final metrics). :mod:`simsiam_mm.evaluation` does not import it.
+``tools/benchmarks/train_downstream.py``: the pretrained-weights, data-root and smoke-run config rewrites, and
+:class:`LastMetricsHook` (keeps the final metrics). It imports neither mmdet nor mmseg.
 
 Checked initialisation (:func:`set_pretrained`): mmselfsup's protocol points
 ``init_cfg=dict(type='Pretrained', checkpoint=CKPT, prefix='backbone.')`` at the pretraining checkpoint: mmengine
 keeps the ``backbone.*`` tensors, strips the prefix and loads them with ``strict=False``. ``strict=False`` is also the
 danger: a checkpoint whose keys match nothing (another prefix, a converted file, a typo) leaves the network at random
-initialisation without an error. The functions here read the checkpoint first (failing on one without ``backbone.*``
-tensors), save its backbone as a small tensors-only file, and point every such ``init_cfg`` of a model config at that
-file as ``CheckedPretrained`` (:mod:`simsiam_mm.engine.pretrained`), which refuses weights that do not land, naming
-the file and the count.
+initialisation without an error. :func:`set_pretrained` points every such ``init_cfg`` at the user's checkpoint
+itself as ``CheckedPretrained`` (:mod:`simsiam_mm.engine.pretrained`), which refuses a file without ``backbone.``
+tensors or with weights that do not land, naming the user's file and the count, and records its count on the module
+(:func:`pretrained_loads`).
 
 Config rewrites (:func:`set_data_root`, :func:`smoke_cfg`): the smoke run keeps everything that can break (the
 dataset classes and their annotation parsing, the transforms, the model with its SyncBN->BN conversion, the loss, the
 optimiser step, the real evaluator) and shrinks only what costs time: iterations, image scale, batch size, the number
 of proposals, and the checkpoints.
 """
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from torch import Tensor
+from torch import nn
 
-from simsiam_mm.checkpoint import BACKBONE_PREFIX, read_checkpoint, save_atomic, state_dict_of, strip_prefix
+from simsiam_mm.checkpoint import BACKBONE_PREFIX
+from simsiam_mm.engine.pretrained import CheckedPretrainedInit
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import HOOKS
 
-__all__ = ['LastMetricsHook', 'load_backbone_state', 'save_backbone_checkpoint', 'set_data_root', 'set_pretrained',
-           'smoke_cfg']
+__all__ = ['LastMetricsHook', 'pretrained_loads', 'set_data_root', 'set_pretrained', 'smoke_cfg']
 
 PREFIX = BACKBONE_PREFIX
 PRETRAINED_TYPES = ('Pretrained', 'CheckedPretrained')
-
-
-def load_backbone_state(checkpoint: str, prefix: str = PREFIX) -> 'OrderedDict[str, Tensor]':
-    """Return the ``prefix``-ed tensors of a checkpoint with the prefix removed.
-
-    Accepts an mmengine checkpoint (``{'state_dict': ..., 'meta': ..., 'message_hub': ...}``, what ``tools/train.py``
-    writes) or a bare state dict. Raises :class:`~simsiam_mm.errors.CheckpointError` naming the file when it cannot be
-    read or no key starts with ``prefix`` (saying which converter applies to a foreign format).
-
-    Examples:
-        >>> import tempfile, torch
-        >>> path = tempfile.mktemp(suffix='.pth')
-        >>> torch.save({'state_dict': {'backbone.conv1.weight': torch.ones(1), 'neck.mlp.0.weight': torch.ones(1)}},
-        ...            path)
-        >>> list(load_backbone_state(path))
-        ['conv1.weight']
-    """
-    return OrderedDict(strip_prefix(state_dict_of(read_checkpoint(checkpoint, 'pretrained checkpoint'), checkpoint),
-                                    prefix, checkpoint))
-
-
-def save_backbone_checkpoint(state: 'OrderedDict[str, Tensor]', path: str, source: str,
-                             prefix: str = PREFIX) -> str:
-    """Write ``state`` back under ``prefix`` as a tensors-only checkpoint (any ``torch.load`` reads it).
-
-    Each process of a distributed run may call this: the file is written aside and renamed into place.
-    """
-    save_atomic({'state_dict': OrderedDict((prefix + k, v) for k, v in state.items()), 'meta': {'source': source}},
-                path)
-    return path
 
 
 def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> list[str]:
@@ -107,6 +76,21 @@ def set_pretrained(model_cfg: dict, checkpoint: str, prefix: str = PREFIX) -> li
         raise ConfigError(f'model.pretrained={model_cfg["pretrained"]!r} would override the backbone init_cfg — set '
                           'model.pretrained=None in the benchmark config')
     return targets
+
+
+def pretrained_loads(model: nn.Module, targets: list[str]) -> list[dict[str, Any]]:
+    """How each module of ``targets`` (what :func:`set_pretrained` returned) was initialised: tensors loaded from the
+    checkpoint, of how many, and how many kept their initialisation (as ``CheckedPretrained`` recorded them).
+    Raises :class:`ConfigError` for a target that was not initialised from the checkpoint."""
+    rows = []
+    for target in targets:
+        check = CheckedPretrainedInit.check_of(model.get_submodule(target))
+        if check is None:
+            raise ConfigError(f'model.{target}: its init_cfg points at the pretrained checkpoint, but it was not '
+                              'initialised from it (did the config replace init_cfg after set_pretrained?)')
+        rows.append(dict(module=target, loaded=len(check.matched), module_tensors=check.expected,
+                         not_in_checkpoint=len(check.missing)))
+    return rows
 
 
 # transforms whose ``scale``/``scales`` is an image size to shrink
