@@ -191,8 +191,7 @@ def test_checked_pretrained_survives_mmpretrain_zero_init_residual(tmp_path):
                if not k.endswith('num_batches_tracked'))
 
 
-LINEAR_CIFAR = ((REPO / 'benchmarks' if (REPO / 'benchmarks/classification').is_dir() else REPO / 'configs/benchmarks')
-                / 'classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py')
+LINEAR_CIFAR = REPO / 'benchmarks/classification/cifar10/resnet18-cifar_linear-1xb512-coslr-100e_cifar10.py'
 
 
 @pytest.mark.slow
