@@ -36,10 +36,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 
+from simsiam_mm.datasets.folder import IMAGE_EXTENSIONS  # what the datasets read: the description counts the same
 from simsiam_mm.errors import ConfigError, MissingPathError, add_debug_flag, cli_main
 from simsiam_mm.machine import machine_description
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
