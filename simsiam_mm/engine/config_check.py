@@ -318,7 +318,7 @@ def check_spaces(options: dict | None, argv: list[str] | None = None) -> None:
     ``argv``: the raw command line (default ``sys.argv``)."""
     argv = sys.argv[1:] if argv is None else argv
     for key, value in (options or {}).items():
-        raw = next((a.split('=', 1)[1] for a in argv if a.startswith(f'{key}=')), None)
+        raw = next((a.split('=', 1)[1] for a in reversed(argv) if a.startswith(f'{key}=')), None)  # the last wins
         # a space between two characters of one element (not after a comma or a bracket of a list value)
         if raw is None or not re.search(r'[^\s,\[\]()]\s+[^\s,\[\]()]', raw.strip('\'"')):
             continue
