@@ -134,6 +134,21 @@ def to_rgb8(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file from its header, or a :class:`CorruptImageError` naming it."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except FileNotFoundError:
+        raise
+    except Image.UnidentifiedImageError as e:
+        raise CorruptImageError(f'{path}: not an image file that Pillow can read — remove it from the '
+                                'dataset.') from e
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise CorruptImageError(f'{path}: the image is truncated or corrupt ({e}) — replace or remove the '
+                                'file.') from e
+
+
 def decode_rgb(img_bytes: bytes, filename: str, max_pixels: int | str | None = None) -> np.ndarray:
     """Decode ``img_bytes`` completely and return an HxWx3 uint8 RGB array.
 

@@ -72,14 +72,13 @@ def list_split(root: Path) -> dict[str, list[Path]]:
 
 def describe_split(root: Path, sample: int = 200) -> dict:
     """Images and classes of a split, and the image sizes (w x h) found on an evenly spread sample of files."""
-    from PIL import Image
+    from simsiam_mm.datasets.loading import image_size  # names a file that cannot be read
     classes = list_split(root)
     files = [f for fs in classes.values() for f in fs]
     step = max(1, len(files) // sample)
     sizes = Counter()
     for f in files[::step]:
-        with Image.open(f) as im:
-            sizes[f'{im.width}x{im.height}'] += 1
+        sizes['{}x{}'.format(*image_size(str(f)))] += 1
     return dict(path=str(root), images=len(files), classes=len(classes),
                 per_class=dict(sorted(Counter({c: len(fs) for c, fs in classes.items()}).items())),
                 sizes_in_sample=dict(sizes.most_common(5)), sampled_files=len(files[::step]))
