@@ -69,6 +69,10 @@ def test_opencv_loader_names_what_it_cannot_read_and_decodes_gif_with_pillow(fol
     with pytest.raises(CorruptImageError, match='cut.jpg'):
         load(dict(img_path=str(cut)))
     assert CheckedLoadImageFromFile(ignore_empty=True)(dict(img_path=str(cut))) is None
+    from simsiam_mm.datasets.loading import image_size  # learning_evidence's description reads sizes with it
+    assert image_size(jpg) == (32, 32)
+    with pytest.raises(CorruptImageError, match='cut.jpg: the image is truncated or corrupt'):
+        image_size(str(cut))
 
 
 def test_pixel_limit_is_not_corruption_and_says_how_to_allow_it(folder: Path, monkeypatch):
