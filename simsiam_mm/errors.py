@@ -38,6 +38,10 @@ class CorruptImageError(SimSiamMMError, OSError):
     """An image file that cannot be decoded (truncated, not an image), or too many of them skipped."""
 
 
+class ImageTooLargeError(SimSiamMMError, OSError):
+    """An image above the pixel limit that guards against decompression bombs: not corrupt, refused until allowed."""
+
+
 class CheckpointError(SimSiamMMError, RuntimeError):
     """A checkpoint that is truncated, missing, or whose weights match nothing in the model."""
 
@@ -120,6 +124,27 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help='on a known failure (bad config, data, checkpoint, path) show the full traceback '
                              'instead of one line')
     return parser
+
+
+def int_at_least(minimum: int, hint: str = '') -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``; otherwise argparse's one line (exit status 2), e.g.
+    ``error: argument --k: must be a whole number >= 1, got 0``, followed by ``hint``.
+
+    Examples:
+        >>> int_at_least(0)('3')
+        3
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f'must be a whole number >= {minimum}, got {text!r}'
+                                             + (f' ({hint})' if hint else ''))
+        return value
+    parse.__name__ = f'int>={minimum}'
+    return parse
 
 
 def _rank_label() -> str:

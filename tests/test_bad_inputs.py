@@ -31,6 +31,8 @@ TINY_MODEL = dict(backbone=dict(base_channels=8, stem_channels=8),
                   head=dict(predictor=dict(in_channels=64, hid_channels=16, out_channels=64)))
 TRAIN, TEST = 'tools/train.py', 'tools/test.py'
 KNN, SVM = 'tools/analysis/knn_eval.py', 'tools/analysis/voc_svm.py'
+EVIDENCE, KIT = 'tools/analysis/learning_evidence.py', 'tools/kit/build_kit.py'
+CPU_RECIPE = REPO / 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py'
 CONV = 'tools/model_converters/'
 DOWNSTREAM, PREPARE = 'tools/benchmarks/train_downstream.py', 'tools/data/prepare_cifar10.py'
 VOC12AUG = 'benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
@@ -47,6 +49,8 @@ class Case:
     also_say: tuple[str, ...] = ()  # anywhere in the output (e.g. a counted skip's warning)
     protect: list[Path] = field(default_factory=list)  # files besides those named in argv
     absent: list[Path] = field(default_factory=list)  # must not exist afterwards (partial files)
+    present: list[Path] = field(default_factory=list)  # must exist afterwards (an output the tool promised)
+    may_change: list[Path] = field(default_factory=list)  # named in argv but the tool's own output (not hashed)
     file_size_limit: int | None = None  # RLIMIT_FSIZE in bytes: a full disk for writes beyond it
     launcher: list[str] | None = None  # e.g. ['bash', 'tools/dist_train.sh']: replaces [python]
     timeout: int = 420
@@ -631,6 +635,139 @@ def _(c):
     return Case([PREPARE, str(c.tmp / 'cifar_empty'), str(c.tmp / 'c10c')], 'cifar_empty')
 
 
+# ---- issue 22: the new paths (image formats, pixel limit, kNN folders, the kit, config one-liners) --------------
+def image_folder(c: Ctx, name: str, per_class: int = 4) -> Path:
+    """``<name>/{train,test}/{cat,dog}/``: ``per_class`` real CIFAR-10 JPEGs each."""
+    root = c.tmp / name
+    for split in ('train', 'test'):
+        for cls in ('cat', 'dog'):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for src in sorted((c.cifar / split / cls).glob('*.jpg'))[:per_class]:
+                shutil.copy(src, root / split / cls / src.name)
+    return root
+
+
+def knn(c: Ctx, root: Path, *options: str) -> list[str]:
+    return [KNN, str(c.cfg), str(c.mid), '--data-root', str(root), '--num-workers', '0', *options]
+
+
+@case('knn_eval.py on a folder of .webp/.tif/.gif images and a .txt file')
+def _(c):
+    from PIL import Image
+    root = image_folder(c, 'formats')
+    for folder in (root / s / k for s in ('train', 'test') for k in ('cat', 'dog')):
+        for src, ext in zip(sorted(folder.glob('*.jpg'))[1:], ('.webp', '.tif', '.gif')):
+            with Image.open(src) as img:
+                img.save(src.with_suffix(ext))
+            src.unlink()
+        (folder / 'notes.txt').write_text('not an image')
+    # all 8 images per split are read (mmpretrain's list keeps .jpg and .tif only: 4), the .txt files are counted
+    return Case(knn(c, root), 'bank 8 train / 8 test images', returncode=0,
+                also_say=('left out 2 files that are not images', 'e.g. cat/notes.txt'))
+
+
+@case('knn_eval.py on images of different sizes without --resize/--crop')
+def _(c):
+    from PIL import Image
+    root = image_folder(c, 'sizes')
+    src = sorted((root / 'train' / 'dog').glob('*.jpg'))[0]
+    with Image.open(src) as img:
+        img.resize((24, 20)).save(root / 'train' / 'dog' / 'zz_small.jpg')
+    return Case(knn(c, root), 'zz_small.jpg', also_say=('24x20', '--resize'))
+
+
+@case('knn_eval.py on a truncated JPEG')
+def _(c):
+    root = image_folder(c, 'knn_cut')
+    src = sorted((root / 'train' / 'cat').glob('*.jpg'))[0]
+    (root / 'train' / 'cat' / 'zz_cut.jpg').write_bytes(src.read_bytes()[:len(src.read_bytes()) // 2])
+    return Case(knn(c, root), 'zz_cut.jpg', also_say=('truncated',))
+
+
+@case('knn_eval.py --num-per-class-train -1')
+def _(c):
+    return Case(knn(c, c.cifar, '--num-per-class-train', '-1'), '--num-per-class-train', returncode=2)
+
+
+@case('knn_eval.py --num-per-class-train 0')
+def _(c):
+    return Case(knn(c, c.cifar, '--num-per-class-train', '0'), '--num-per-class-train', returncode=2,
+                must_not_say=('empty',))
+
+
+@case('knn_eval.py --out into a folder that does not exist')
+def _(c):
+    out = c.tmp / 'knn_results' / 'new' / 'knn.json'
+    return Case(knn(c, c.cifar, '--num-per-class-train', '2', '--num-per-class-val', '1', '--out', str(out)), 'top1',
+                returncode=0, present=[out])
+
+
+@case('learning_evidence.py on a truncated JPEG', training=True)
+def _(c):
+    root = image_folder(c, 'evidence_cut')
+    src = sorted((root / 'train' / 'cat').glob('*.jpg'))[0]
+    (root / 'train' / 'cat' / 'zz_cut.jpg').write_bytes(src.read_bytes()[:len(src.read_bytes()) // 2])
+    return Case([EVIDENCE, str(CPU_RECIPE), '--data-root', str(root), '--out-dir', str(c.tmp / 'evidence_out'),
+                 '--work-dir', str(c.tmp / 'evidence_work'), '--threads', '1'], 'zz_cut.jpg', also_say=('truncated',))
+
+
+@case('an image above the decompression-bomb pixel limit among the training data', training=True)
+def _(c):
+    from PIL import Image
+    root = c.tmp / 'one_huge'
+    (root / 'train' / 'dog').mkdir(parents=True)
+    for src in sorted((c.cifar / 'train' / 'dog').glob('*.jpg'))[:15]:
+        shutil.copy(src, root / 'train' / 'dog' / src.name)
+    Image.new('1', (14000, 13000)).save(root / 'train' / 'dog' / 'zz_huge.png')  # 182 Mpx, 22 kB
+    return Case(train(c, f'train_dataloader.dataset.data_root={root}', 'train_dataloader.dataset.indices=None',
+                      'train_cfg.max_epochs=1', work='huge'), 'zz_huge.png',
+                also_say=('SIMSIAM_MM_MAX_IMAGE_PIXELS=182000000', 'not corrupt'),
+                must_not_say=('skipped corrupt image',))
+
+
+@case('build_kit.py when OUT_DIR is a file')
+def _(c):
+    out = c.file('kit_is_a_file', 'precious')
+    return Case([KIT, str(out), '--no-wheels'], 'kit_is_a_file')
+
+
+@case("build_kit.py --force over a kit holding run_kit.sh's results", training=True)
+def _(c):
+    kit = c.tmp / 'kits' / 'offline_kit'
+    for name in ('src', 'data', 'results', 'venv'):
+        (kit / name).mkdir(parents=True)
+    (kit / 'MANIFEST.json').write_text('{"python_version": "3.12"}')  # an older kit: no "entries" list
+    (kit / 'run_kit.sh').write_text('echo old')
+    (kit / 'src' / 'old.py').write_text('old')
+    (kit / 'results' / 'kit_results.json').write_text('{"images_per_s": 1234}')
+    (kit / 'results' / 'kit_summary.md').write_text('| measured on the node |')
+    return Case([KIT, str(kit), '--force', '--no-wheels', '--data-root', str(DATA), '--train-per-class', '1',
+                 '--test-per-class', '1', '--fullsize', '1'], 'kept what build_kit did not write: results, venv',
+                returncode=0, may_change=[kit], protect=[kit / 'results'], absent=[kit / 'src' / 'old.py'])
+
+
+@case('--work-dir under /proc')
+def _(c):
+    return Case([TRAIN, str(c.cfg), '--work-dir', '/proc/simsiam_mm_bad_input', '--cfg-options', *c.data],
+                '/proc/simsiam_mm_bad_input', must_not_say=('typo',))
+
+
+@case('train_dataloader.batch_size=0')
+def _(c):
+    return Case(train(c, 'train_dataloader.batch_size=0'), 'train_dataloader.batch_size=0', also_say=('>= 2',),
+                must_not_say=('>= 1',))
+
+
+@case('--cfg-options data_root with a space')
+def _(c):
+    root = c.tmp / 'my data'
+    (root / 'train' / 'dog').mkdir(parents=True)
+    for src in sorted((c.cifar / 'train' / 'dog').glob('*.jpg'))[:16]:
+        shutil.copy(src, root / 'train' / 'dog' / src.name)
+    return Case(train(c, f'train_dataloader.dataset.data_root={root}'), 'removes every space',
+                also_say=(str(root),), must_not_say=('quotes keep',))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Running them
 # ----------------------------------------------------------------------------------------------------------------
@@ -655,7 +792,7 @@ def _named_paths(argv: list[str]) -> list[Path]:
 
 
 def _run(c: Case) -> tuple[int, str, dict, dict]:
-    protected = _named_paths(c.argv) + c.protect
+    protected = [p for p in _named_paths(c.argv) if p not in c.may_change] + c.protect
     before = _hashes(protected)
     limit = c.file_size_limit
 
@@ -766,6 +903,8 @@ def test_bad_input_ends_in_one_clear_line(name, request):
     assert before == after, 'a good file changed'
     for path in c.absent:
         assert not path.exists(), f'{path} exists'
+    for path in c.present:
+        assert path.exists(), f'{path} does not exist'
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -815,3 +954,38 @@ def test_torchrun_rank_line_is_left_for_the_wrapper(tmp_path, monkeypatch, capsy
     line = '[rank 1] train.py: error: x.pth: does not exist — check the path.'
     assert (tmp_path / 'rank1.txt').read_text().strip() == line
     assert capsys.readouterr().err.strip() == line
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Every tool inside the boundary; what git ignores (static, milliseconds)
+# ----------------------------------------------------------------------------------------------------------------
+def _runs_inside_cli_main(source: str) -> bool:
+    """A script's ``if __name__ == '__main__':`` block calls ``cli_main(...)`` (or ``main`` is decorated with it),
+    and ``cli_main`` is imported from ``simsiam_mm.errors``."""
+    import ast
+    tree = ast.parse(source)
+    imported = any(isinstance(n, ast.ImportFrom) and n.module == 'simsiam_mm.errors'
+                   and any(a.name == 'cli_main' for a in n.names) for n in ast.walk(tree))
+    blocks = [n for n in tree.body if isinstance(n, ast.If) and '__main__' in ast.unparse(n.test)]
+    called = any(isinstance(x, ast.Call) and ast.unparse(x.func) == 'cli_main' for b in blocks for x in ast.walk(b))
+    decorated = any(isinstance(n, ast.FunctionDef) and n.name == 'main'
+                    and any(ast.unparse(d) == 'cli_main' for d in n.decorator_list) for n in tree.body)
+    return imported and (called or decorated)
+
+
+def test_every_tool_runs_inside_the_error_boundary():
+    """Every script under tools/ with a ``__main__`` block runs its ``main`` inside ``simsiam_mm.errors.cli_main``."""
+    scripts = [p for p in sorted((REPO / 'tools').rglob('*.py')) if "__name__ == '__main__'" in p.read_text()]
+    assert len(scripts) >= 20
+    missing = [str(p.relative_to(REPO)) for p in scripts if not _runs_inside_cli_main(p.read_text())]
+    assert not missing, f'not inside cli_main: {missing}'
+    assert not _runs_inside_cli_main("def main():\n    pass\n\nif __name__ == '__main__':\n    main()\n")
+
+
+@pytest.mark.parametrize('path', ['.venv', '.venv-lite', 'work_dirs/x.pth'])
+def test_gitignore_matches_links_as_well_as_folders(path):
+    """``.venv/`` would match a folder only: a ``.venv`` symlink to a shared environment showed up as untracked."""
+    if not (REPO / '.git').exists():
+        pytest.skip('not a git checkout')
+    proc = subprocess.run(['git', 'check-ignore', '-q', '--no-index', path], cwd=REPO)
+    assert proc.returncode == 0, f'{path} is not ignored'

@@ -22,22 +22,22 @@ def test_build_kit_refuses_a_folder_that_is_not_a_kit(tmp_path: Path) -> None:
     precious.mkdir()
     (precious / 'notes.txt').write_text('keep me')
     proc = build_kit(str(precious), '--no-wheels')
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f'build_kit: {precious}: exists and is not a kit (no MANIFEST.json); '
-                                                'choose a new OUT_DIR']
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f'build_kit.py: error: {precious}: exists and is not a kit (no '
+                                                'MANIFEST.json); choose a new OUT_DIR']
     assert (precious / 'notes.txt').read_text() == 'keep me' and len(list(precious.iterdir())) == 1
 
 
 def test_build_kit_refuses_a_folder_git_would_track() -> None:
     target = REPO / 'kit_would_be_committed'
     proc = build_kit(str(target), '--no-wheels')
-    assert proc.returncode == 2 and not target.exists()
+    assert proc.returncode == 1 and not target.exists()
     assert 'inside the repository but not git-ignored; use offline_kit/' in proc.stderr
 
 
 def test_build_kit_rejects_a_bad_python_version(tmp_path: Path) -> None:
     proc = build_kit(str(tmp_path / 'kit'), '--python-version', '312')
-    assert proc.returncode == 2 and "--python-version '312': expected MAJOR.MINOR" in proc.stderr
+    assert proc.returncode == 1 and "--python-version '312': expected MAJOR.MINOR" in proc.stderr
     assert not (tmp_path / 'kit').exists()
 
 

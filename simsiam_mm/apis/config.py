@@ -12,6 +12,9 @@ import inspect
 import math
 import os
 import os.path as osp
+import re
+import sys
+import tempfile
 from typing import Any
 
 import torch.distributed as dist
@@ -204,11 +207,10 @@ def check_data_paths(dataset: Any, path: str, ann_files: bool = False) -> None:
         return
     if osp.exists(root) and not osp.isdir(root):
         raise ConfigError(f'{path}.data_root={root!r} is a file, not a folder (absolute: {osp.abspath(root)}) — '
-                          f'point it at the dataset folder: --cfg-options "{path}.data_root=/path/to/data".')
+                          f'point it at the dataset folder: --cfg-options {path}.data_root=/path/to/data.')
     if not osp.isdir(root):
         raise ConfigError(f'{path}.data_root={root!r} does not exist (absolute: {osp.abspath(root)}) — point it at '
-                          f'the dataset folder: --cfg-options "{path}.data_root=/path/to/data" (the quotes keep a '
-                          'path with spaces in one argument).')
+                          f'the dataset folder: --cfg-options {path}.data_root=/path/to/data.')
     if ann_files:
         check_ann_file(dataset, path)
     prefix = dataset.get('data_prefix', '')
@@ -314,9 +316,37 @@ def load_config(path: str) -> Config:
                           f'({(e.text or "").strip()!r}).') from e
 
 
+def _as_config_text(key: str, value: str) -> str:
+    """``a.b.c`` = value as the nested dicts of a config file (which merge into its ``_base_``)."""
+    *parents, last = key.split('.')
+    text = f'{last}={value!r}'
+    for parent in reversed(parents[1:]):
+        text = f'{parent}=dict({text})'
+    return f'{parents[0]} = dict({text})' if parents else text
+
+
+def check_spaces(options: dict | None, argv: list[str] | None = None) -> None:
+    """Refuse a ``--cfg-options`` value that held a space: mmengine's ``DictAction`` deletes every space from a value
+    (``data_root=/data/my images`` arrives as ``/data/myimages``), quoted or not, so the run would read another path.
+    ``argv``: the raw command line (default ``sys.argv``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    for key, value in (options or {}).items():
+        raw = next((a.split('=', 1)[1] for a in reversed(argv) if a.startswith(f'{key}=')), None)  # the last wins
+        # a space between two characters of one element (not after a comma or a bracket of a list value)
+        if raw is None or not re.search(r'[^\s,\[\]()]\s+[^\s,\[\]()]', raw.strip('\'"')):
+            continue
+        fix = (f' or set it in a config file of your own: _base_ = [CONFIG] and {_as_config_text(key, raw)}'
+               if not any(part.isdigit() for part in key.split('.')) else ' or set it in a config file of your own')
+        raise ConfigError(f'--cfg-options {key}={raw!r}: mmengine removes every space from a --cfg-options value '
+                          f'(it would be {value!r}), whatever the quoting — give a path without spaces (e.g. a '
+                          f'symlink to it){fix}.')
+
+
 def merge_options(cfg: Config, options: dict | None) -> Config:
     """``cfg.merge_from_dict(options)`` (``--cfg-options``), naming the option that does not fit the config (e.g.
-    an index past the end of a list) instead of mmengine's bare ``KeyError``."""
+    an index past the end of a list) instead of mmengine's bare ``KeyError``, or whose spaces mmengine removed
+    (:func:`check_spaces`)."""
+    check_spaces(options)
     for key, value in (options or {}).items():
         try:
             cfg.merge_from_dict({key: value})
@@ -328,7 +358,7 @@ def merge_options(cfg: Config, options: dict | None) -> Config:
     return cfg
 
 
-def _check_int(loader: dict, name: str, key: str, minimum: int) -> None:
+def _check_int(loader: dict, name: str, key: str, minimum: int, reason: str = '') -> None:
     value = loader.get(key)
     if value is None:
         return
@@ -336,7 +366,9 @@ def _check_int(loader: dict, name: str, key: str, minimum: int) -> None:
         raise ConfigError(f'{name}.{key}={value!r} is not an integer — give a whole number, e.g. '
                           f'--cfg-options {name}.{key}={max(minimum, 2)}.')
     if value < minimum:
-        raise ConfigError(f'{name}.{key}={value} must be >= {minimum} — give a larger number.')
+        why = f' ({reason})' if reason else ''
+        raise ConfigError(f'{name}.{key}={value} must be >= {minimum}{why} — give a larger number, e.g. '
+                          f'--cfg-options {name}.{key}={max(minimum, 2)}.')
 
 
 def check_values(cfg: Config) -> list[str]:
@@ -348,7 +380,10 @@ def check_values(cfg: Config) -> list[str]:
         loader = cfg.get(name)
         if not isinstance(loader, dict):
             continue
-        _check_int(loader, name, 'batch_size', 1)
+        if name == 'train_dataloader':  # the rule of check_batch_size, said here already
+            _check_int(loader, name, 'batch_size', 2, 'per process: BatchNorm needs at least 2 samples to train')
+        else:
+            _check_int(loader, name, 'batch_size', 1)
         _check_int(loader, name, 'num_workers', 0)
         if loader.get('num_workers') == 0 and loader.get('persistent_workers'):
             loader['persistent_workers'] = False
@@ -380,3 +415,9 @@ def check_work_dir(work_dir: str) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise WorkDirError(f'{work_dir}: --work-dir cannot be written ({parent} is read-only for this user or on a '
                            'read-only file system) — choose a writable --work-dir.')
+    try:  # os.access says yes to root everywhere, and to virtual file systems (/proc, /sys) that create nothing
+        os.rmdir(tempfile.mkdtemp(prefix='.simsiam_mm_write_probe_', dir=parent))
+    except OSError as e:
+        raise WorkDirError(f'{work_dir}: --work-dir cannot be created: {parent} accepts no new folder ({e.strerror}; '
+                           'a system folder such as /proc or /sys, or a read-only file system) — choose a writable '
+                           '--work-dir (nothing was written).') from e

@@ -7,11 +7,13 @@ from .fast_pipeline import (
                             FastRandomGrayscale,
                             FastRandomResizedCrop,
 )
+from .folder import IMAGE_EXTENSIONS, CustomDataset, ImageNet
 from .lighting import FloatLighting
-from .loading import SafeLoadImageFromFile, decode_rgb
+from .loading import CheckedLoadImageFromFile, SafeLoadImageFromFile, decode_rgb
 from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
 
 __all__ = [
-    'CachedDataset', 'FastColorJitter', 'FloatLighting', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip',
-    'FastRandomGrayscale', 'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex',
-    'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']
+    'IMAGE_EXTENSIONS', 'CachedDataset', 'CheckedLoadImageFromFile', 'CustomDataset', 'FastColorJitter',
+    'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale', 'FastRandomResizedCrop',
+    'FloatLighting', 'ImageNet', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG',
+    'decode_rgb', 'sample_seed', 'seed_sample_rngs']

@@ -39,7 +39,13 @@ from mmcv.transforms import RandomFlip, RandomGrayscale
 from mmpretrain.datasets.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
 from PIL import Image
 
-from simsiam_mm.datasets.loading import EXIF_ORIENTATION, SafeLoadImageFromFile, decode_rgb
+from simsiam_mm.datasets.loading import (
+                                         EXIF_ORIENTATION,
+                                         SafeLoadImageFromFile,
+                                         check_pixels,
+                                         decode_rgb,
+                                         pixel_limit,
+)
 from simsiam_mm.errors import ConfigError
 from simsiam_mm.registry import TRANSFORMS
 
@@ -145,12 +151,13 @@ class FastLoadImageFromFile(SafeLoadImageFromFile):
         :func:`decode_rgb`, the reference decoder, which also raises the corrupt-image errors."""
         full_size = plain_jpeg_size(img_bytes)
         if full_size is not None:
+            check_pixels(full_size, filename, pixel_limit(self.max_image_pixels))
             reduction = 1 if self.draft_for is None else draft_reduction(full_size, **self.draft_for)
             bgr = cv2.imdecode(np.frombuffer(img_bytes, np.uint8), IMREAD_REDUCED[reduction])
             expected = (math.ceil(full_size[1] / reduction), math.ceil(full_size[0] / reduction))
             if bgr is not None and bgr.shape == (*expected, 3):
                 return DecodedImage(bgr, full_size)
-        bgr = cv2.cvtColor(decode_rgb(img_bytes, filename), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(decode_rgb(img_bytes, filename, self.max_image_pixels), cv2.COLOR_RGB2BGR)
         return DecodedImage(bgr, (bgr.shape[1], bgr.shape[0]))
 
 

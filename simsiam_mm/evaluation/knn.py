@@ -144,6 +144,28 @@ def class_balanced_indices(labels: Sequence[int], num_per_class: int | None, see
     return sorted(picked)
 
 
+def _size(item: dict) -> str:
+    shape = tuple(item['inputs'].shape)
+    return f'{shape[-1]}x{shape[-2]}' if len(shape) >= 2 else str(shape)
+
+
+def _path(item: dict) -> str:
+    return getattr(item.get('data_samples'), 'img_path', None) or 'an image'
+
+
+def collate_one_size(batch: Sequence[dict]) -> dict:
+    """``default_collate``, after checking that every image of the batch has one size (a batch must stack); else a
+    :class:`DataError` naming two files and their sizes, instead of torch's ``stack expects each tensor to be equal
+    size``."""
+    first = batch[0]
+    other = next((item for item in batch if item['inputs'].shape != first['inputs'].shape), None)
+    if other is not None:
+        raise DataError(f'{_path(other)}: images of different sizes in one batch ({_size(other)} here, '
+                        f'{_size(first)} in {_path(first)}) — bring them to one size in the pipeline (knn_eval.py: '
+                        '--resize N --crop N; a config: ResizeEdge and CenterCrop before PackInputs).')
+    return default_collate(batch)
+
+
 def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None, batch_size: int = 256,
                       num_workers: int = 0, seed: int = 0,
                       build: Callable[[dict], Dataset] | None = None) -> DataLoader:
@@ -151,6 +173,9 @@ def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None,
 
     ``dataset`` is a dataset or its config (built with ``build``, default our DATASETS registry).
     """
+    if num_per_class is not None and num_per_class < 1:
+        raise DataError(f'num_per_class={num_per_class}: a class-balanced subset needs at least 1 image per class '
+                        '(None: every image).')
     if isinstance(dataset, dict):
         if build is None:
             from simsiam_mm.registry import DATASETS
@@ -163,7 +188,7 @@ def build_eval_loader(dataset: Dataset | dict, num_per_class: int | None = None,
     if num_per_class is not None:
         dataset = Subset(dataset, class_balanced_indices(dataset.get_gt_labels(), num_per_class, seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=default_collate)
+                      collate_fn=collate_one_size)
 
 
 def knn_eval(model: nn.Module, train_loader: Iterable, val_loader: Iterable, k: int = 20,

@@ -22,7 +22,7 @@ from pathlib import Path
 from mmengine.config import DictAction
 
 from simsiam_mm.apis.config import load_config, merge_options
-from simsiam_mm.errors import MissingPathError, add_debug_flag, cli_main
+from simsiam_mm.errors import MissingPathError, WorkDirError, add_debug_flag, cli_main, int_at_least
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,17 +32,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--data-root', required=True, help='folder holding the labelled train and val class folders')
     p.add_argument('--train-prefix', default='train', help='memory-bank split, relative to --data-root')
     p.add_argument('--val-prefix', default='test', help='evaluated split, relative to --data-root')
-    p.add_argument('--num-per-class-train', type=int, default=None, help='class-balanced subset of the bank')
-    p.add_argument('--num-per-class-val', type=int, default=None, help='class-balanced subset of the val split')
-    p.add_argument('--k', type=int, default=20)
+    every = int_at_least(1, 'leave the option out to use every image')
+    p.add_argument('--num-per-class-train', type=every, default=None, help='class-balanced subset of the bank')
+    p.add_argument('--num-per-class-val', type=every, default=None, help='class-balanced subset of the val split')
+    p.add_argument('--k', type=int_at_least(1), default=20)
     p.add_argument('--temperature', type=float, default=0.07)
     p.add_argument('--stage', type=int, default=-1, help='index into the backbone outputs (-1: last)')
-    p.add_argument('--resize', type=int, default=None, help='resize the short side to this before --crop')
-    p.add_argument('--crop', type=int, default=None, help='center crop size')
-    p.add_argument('--batch-size', type=int, default=256)
-    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--resize', type=int_at_least(1), default=None,
+                   help='resize the short side to this before --crop (needed when the images differ in size)')
+    p.add_argument('--crop', type=int_at_least(1), default=None, help='center crop size')
+    p.add_argument('--batch-size', type=int_at_least(1), default=256)
+    p.add_argument('--num-workers', type=int_at_least(0), default=2)
     p.add_argument('--seed', type=int, default=0, help='seed of the subsets (and of the random initialisation)')
-    p.add_argument('--out', help='write the result as JSON here')
+    p.add_argument('--out', type=Path, help='write the result as JSON here (its folder is created)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings (key=value)')
     add_debug_flag(p)
     return p.parse_args(argv)
@@ -60,6 +62,13 @@ def check_split_folders(data_root: Path, prefixes: tuple[str, ...]) -> None:
                                    '(expected <class>/<image> folders) — check --train-prefix / --val-prefix.')
 
 
+def prepare_out(out: Path) -> None:
+    """Create ``--out``'s folder before any work, and refuse a path that is a folder."""
+    if out.is_dir():
+        raise WorkDirError(f'{out}: --out is a folder — give a file path, e.g. {out / "knn.json"}.')
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes; first, so its warning filters apply to the config read)
@@ -68,11 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
         merge_options(cfg, args.cfg_options)
     data_root = Path(args.data_root)
     check_split_folders(data_root, (args.train_prefix, args.val_prefix))
+    if args.out:
+        prepare_out(args.out)
     from simsiam_mm.evaluation.knn import build_eval_loader, knn_eval
     from simsiam_mm.evaluation.model import build_frozen_model
     model = build_frozen_model(cfg, args.checkpoint, args.seed)
 
-    pipeline = [dict(type='LoadImageFromFile')]
+    pipeline = [dict(type='SafeLoadImageFromFile', skip_corrupt=False)]  # a bad file is named, never skipped
     if args.resize:
         pipeline.append(dict(type='ResizeEdge', scale=args.resize, edge='short', backend='pillow'))
     if args.crop:
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
           f'(bank {result["num_train"]} {args.train_prefix} / {result["num_val"]} {args.val_prefix} images, '
           f'{result["seconds"]} s)')
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        args.out.write_text(json.dumps(result, indent=1))
     return result
 
 

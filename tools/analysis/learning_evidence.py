@@ -37,21 +37,9 @@ from pathlib import Path
 import torch
 from mmengine.config import Config, DictAction
 
-from simsiam_mm.errors import ConfigError, DataError, MissingPathError, add_debug_flag, cli_main
+from simsiam_mm.datasets.folder import IMAGE_EXTENSIONS  # what the datasets read: the description counts the same
+from simsiam_mm.errors import ConfigError, DataError, MissingPathError, add_debug_flag, cli_main, int_at_least
 from simsiam_mm.machine import machine_description
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{value} is not >= 1')
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,10 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--name', default=None, help='file name stem (default: <data folder>_seed<seed>)')
     p.add_argument('--work-dir', default=None, help='training work dir (default: work_dirs/learning_evidence/<name>)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--holdout-per-class', type=positive_int, default=None,
+    p.add_argument('--holdout-per-class', type=int_at_least(1), default=None,
                    help='for tuning, or a folder without a val split: kNN queries are this many train images per '
                         'class (the rest is the bank); no val split is read')
-    p.add_argument('--evals', type=positive_int, default=5,
+    p.add_argument('--evals', type=int_at_least(1), default=5,
                    help='kNN evaluations during training (the last at the end)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='torch threads (the loader uses none)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
@@ -87,14 +75,13 @@ def list_split(root: Path) -> dict[str, list[Path]]:
 
 def describe_split(root: Path, sample: int = 200) -> dict:
     """Images and classes of a split, and the image sizes (w x h) found on an evenly spread sample of files."""
-    from PIL import Image
+    from simsiam_mm.datasets.loading import image_size  # names a file that cannot be read
     classes = list_split(root)
     files = [f for fs in classes.values() for f in fs]
     step = max(1, len(files) // sample)
     sizes = Counter()
     for f in files[::step]:
-        with Image.open(f) as im:
-            sizes[f'{im.width}x{im.height}'] += 1
+        sizes['{}x{}'.format(*image_size(str(f)))] += 1
     return dict(path=str(root), images=len(files), classes=len(classes),
                 per_class=dict(sorted(Counter({c: len(fs) for c, fs in classes.items()}).items())),
                 sizes_in_sample=dict(sizes.most_common(5)), sampled_files=len(files[::step]))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from simsiam_mm.errors import cli_main
+
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.webp'}
 
 
@@ -76,4 +78,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())

@@ -17,7 +17,10 @@ package index. The folder (git-ignored under ``offline_kit*/`` or ``work_dirs/``
     src/                  the project at git HEAD (``git archive``), or the working tree with --source worktree
     MANIFEST.json         what is in it, sizes, sha256 of each wheel, the target Python
 
-Nothing is overwritten: an existing OUT_DIR is replaced only if it is a kit (has MANIFEST.json) and --force is given.
+Nothing is overwritten that the tool did not write: an existing OUT_DIR is replaced only if it is a kit (has
+MANIFEST.json) and --force is given, and then only the entries its MANIFEST.json lists as written by this tool
+(``entries``; for an older kit: MANIFEST.json, run_kit.sh, wheels/, data/, src/) are replaced; anything else in it,
+such as ``results/`` where run_kit.sh writes its measurements, or its ``venv/``, is kept and named.
 """
 import argparse
 import hashlib
@@ -32,14 +35,17 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
+from simsiam_mm.errors import SimSiamMMError, cli_main
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path(os.environ.get('SIMSIAM_MM_DATA', REPO.parent / 'shared' / 'data'))
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png'}
 NODE_HAS = ('pillow',)  # torchvision's requirement: present wherever torchvision is; its wheel would cost 7 MB
 PLATFORMS = ('manylinux2014_x86_64', 'manylinux_2_17_x86_64', 'manylinux_2_28_x86_64')
+KIT_ENTRIES = ('MANIFEST.json', 'data', 'run_kit.sh', 'src', 'wheels')  # what a kit without 'entries' was made of
 
 
-class KitError(Exception):
+class KitError(SimSiamMMError):
     """A bad argument or input; the message names it and what to do."""
 
 
@@ -66,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_out_dir(out: Path, force: bool) -> None:
     """OUT_DIR must be new, or an earlier kit with --force; inside the repo, git must ignore it."""
+    if out.exists() and not out.is_dir():
+        raise KitError(f'{out}: exists and is a file, not a folder; choose a new OUT_DIR')
     if out.exists() and any(out.iterdir()):
         if not (out / 'MANIFEST.json').is_file():
             raise KitError(f'{out}: exists and is not a kit (no MANIFEST.json); choose a new OUT_DIR')
@@ -146,8 +154,12 @@ def make_fullsize(src: Path, out: Path, num: int) -> None:
     (round-robin over classes, bicubic upsampling to 500x375, JPEG quality 90)."""
     script = REPO / 'tools/data/make_fullsize_jpegs.py'
     if script.is_file():
-        subprocess.run([sys.executable, str(script), str(src), str(out), '--num', str(num), '--size', '500x375',
-                        '--quality', '90'], check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.run([sys.executable, str(script), str(src), str(out), '--num', str(num), '--size',
+                               '500x375', '--quality', '90'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ['(no message)'])[-1]
+            raise KitError(f'{script.name} failed on {src}: {last}')
         return
     from PIL import Image
     folders = sorted(p for p in src.iterdir() if p.is_dir())
@@ -231,31 +243,58 @@ def build(args: argparse.Namespace) -> dict:
                       test_per_class=args.test_per_class, fullsize_images=n_full),
             bytes={p.name: folder_bytes(p) if p.is_dir() else p.stat().st_size for p in sorted(tmp.iterdir())})
         manifest['total_bytes'] = sum(manifest['bytes'].values())
+        manifest['entries'] = sorted([p.name for p in tmp.iterdir()] + ['MANIFEST.json'])
         (tmp / 'MANIFEST.json').write_text(json.dumps(manifest, indent=1))
         if args.out_dir.exists():
-            shutil.rmtree(args.out_dir)  # an earlier kit, replaced with --force (check_out_dir)
-        args.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(args.out_dir)
+            manifest['kept'] = replace_kit(tmp, args.out_dir)  # an earlier kit, with --force (check_out_dir)
+        else:
+            args.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(args.out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 
 
+def replace_kit(new: Path, out: Path) -> list[str]:
+    """Replace the entries of the kit ``out`` that build_kit wrote (its MANIFEST.json's ``entries``) by those of
+    ``new``; keep everything else (run_kit.sh's results/ and venv/, the user's files). Returns the kept names."""
+    try:
+        made = json.loads((out / 'MANIFEST.json').read_text()).get('entries', KIT_ENTRIES)
+    except (OSError, ValueError, AttributeError):
+        made = KIT_ENTRIES
+    made = {name for name in made if isinstance(name, str) and name not in ('', '.', '..') and '/' not in name}
+    new_names = sorted(p.name for p in new.iterdir())
+    clash = [n for n in new_names if n not in made and ((out / n).exists() or (out / n).is_symlink())]
+    if clash:
+        raise KitError(f'{out / clash[0]}: was not written by build_kit (not in MANIFEST.json entries) but a new kit '
+                       'needs that name; move it away or choose a new OUT_DIR')
+    old = out.with_name(f'{out.name}.replaced-{os.getpid()}')
+    old.mkdir()
+    try:
+        for name in sorted(made):
+            if (out / name).exists() or (out / name).is_symlink():
+                (out / name).rename(old / name)
+        for name in new_names:
+            (new / name).rename(out / name)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+    return sorted(set(os.listdir(out)) - set(new_names))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        manifest = build(args)
-    except KitError as e:
-        print(f'build_kit: {e}', file=sys.stderr)
-        return 2
+    manifest = build(args)
     sizes = ', '.join(f'{k} {v / 2 ** 20:.1f} MiB' for k, v in manifest['bytes'].items())
     print(f'[kit] {args.out_dir}: {manifest["total_bytes"] / 2 ** 20:.1f} MiB ({sizes}); {len(manifest["wheels"])} '
           f'wheels for Python {manifest["python_version"]}, {manifest["data"]["cifar10_images"]} CIFAR-10 images, '
           f'{manifest["data"]["fullsize_images"]} full-size JPEGs, source {manifest["commit"][:12]} '
           f'({manifest["build_seconds"]:.0f} s)')
+    if manifest.get('kept'):
+        print(f'[kit] kept what build_kit did not write: {", ".join(manifest["kept"])} (replaced only '
+              f'{", ".join(manifest["entries"])})')
     print(f'[kit] on the node: bash {args.out_dir.name}/run_kit.sh [OUT_DIR]   (copy the whole folder there)')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli_main(main)())
