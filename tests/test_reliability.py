@@ -292,6 +292,41 @@ def test_generator_states_are_restored_per_process_or_named():
     assert restore_generator_states(torch.nn.Linear(2, 2), None, 'ck.pth') == []  # nothing to restore
 
 
+DDP_GENERATORS = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {repo!r})
+from simsiam_mm.engine.random_state import gather_generator_states, restore_generator_states
+from simsiam_mm.models import BatchAugDataPreprocessor
+dist.init_process_group('gloo')
+torch.manual_seed(0)  # mmengine seeds every rank alike (no diff_rank_seed)
+model = torch.nn.Module()
+model.data_preprocessor = BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3)
+generator = model.data_preprocessor.generator
+torch.rand(3, generator=generator)
+saved = gather_generator_states(model)  # what the checkpoint holds: every rank's state
+expected = torch.rand(5, generator=generator)
+torch.rand(7, generator=generator)  # the killed run went on
+assert restore_generator_states(model, saved, 'ck.pth') == []
+assert torch.equal(torch.rand(5, generator=generator), expected)
+draws = [None, None]
+dist.all_gather_object(draws, expected)
+assert len(saved) == 2 and not torch.equal(draws[0], draws[1])  # the ranks draw independently
+print('rank', dist.get_rank(), 'ok')
+"""
+
+
+@pytest.mark.slow  # two torchrun processes
+def test_generator_states_of_every_process_are_saved_and_restored(tmp_path):
+    """Under DDP (2 gloo processes seeded alike) each rank's preprocessor generator differs (the rank is mixed into
+    its seed); the checkpoint's states are gathered from every rank and each rank gets its own back."""
+    script = tmp_path / 'ddp_generators.py'
+    script.write_text(DDP_GENERATORS.format(repo=str(REPO)))
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                          str(script)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert 'rank 0 ok' in run.stdout and 'rank 1 ok' in run.stdout
+
+
 def _loader_stand_in(loader: dict):
     """What ``unresumable_steps`` reads of a train dataloader (pipelines, sampler), built from its config without
     data."""
