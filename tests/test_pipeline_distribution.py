@@ -437,7 +437,7 @@ def _device_aug(**only) -> BatchAugDataPreprocessor:
 
 def _device_run(pre: BatchAugDataPreprocessor, img: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     """``n`` augmented copies of ``img`` (BGR) as one batch, back to HxWx3 uint8 BGR."""
-    torch.manual_seed(seed)
+    pre.generator.manual_seed(seed)  # the preprocessor draws from its own generator only
     out = pre.augment(torch.from_numpy(img).permute(2, 0, 1)[None].repeat(n, 1, 1, 1))
     return list(out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
 
@@ -479,7 +479,7 @@ def test_device_preprocessor_augments_training_views_only():
     pre = BatchAugDataPreprocessor(**kwargs)
     for a, b in zip(plain, pre(data, training=False)['inputs']):
         assert torch.equal(a, b)
-    torch.manual_seed(0)
+    pre.generator.manual_seed(0)
     out = pre(data, training=True)['inputs']
     assert len(out) == 2 and all(o.shape == (4, 3, 16, 16) and o.dtype == torch.float32 for o in out)
     assert all(o.is_contiguous(memory_format=torch.channels_last) for o in out)

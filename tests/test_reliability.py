@@ -24,9 +24,10 @@ from simsiam_mm.apis.config import check_batch_size, check_config, split_global_
 from simsiam_mm.checkpoint import checkpoint_problem
 from simsiam_mm.datasets import SafeLoadImageFromFile
 from simsiam_mm.errors import CheckpointError, ConfigError, CorruptImageError, NonFiniteLossError
+from simsiam_mm.models import BatchAugDataPreprocessor
 from simsiam_mm.registry import HOOKS
 
-from conftest import QUICK_CONFIG, REPO, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
+from conftest import DATA, QUICK_CONFIG, REPO, require_data, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 
 TINY_MODEL = tiny_sizes(width=8, dim=64, hid=64)  # ResNet-18-CIFAR at 1/8 width: a training step takes milliseconds
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
@@ -82,6 +83,53 @@ def _losses(work_dir: Path) -> dict[int, float]:
     return losses
 
 
+def _kill_after_checkpoint(cfg_path: Path, work: Path, kill_at: int) -> dict[int, float]:
+    """Start ``tools/train.py`` on ``cfg_path`` in ``work`` and SIGKILL it as soon as ``iter_<kill_at>.pth`` is the
+    last checkpoint; the losses it logged."""
+    victim = _train(cfg_path, work)
+    pointer = work / 'last_checkpoint'
+    deadline = time.time() + 300
+    while not (pointer.exists() and pointer.read_text().endswith(f'iter_{kill_at}.pth')):
+        assert victim.poll() is None and time.time() < deadline, 'training ended before the checkpoint'
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=60) == -signal.SIGKILL
+    assert checkpoint_problem(str(work / f'iter_{kill_at}.pth')) is None
+    return _losses(work)
+
+
+def _killed_and_resumed_equal_uninterrupted(cfg_path: Path, tmp_path: Path, kill_at: int, total: int,
+                                            reference_options: tuple[str, ...] = ()) -> str:
+    """Train ``cfg_path`` uninterrupted (with ``--cfg-options reference_options``), then again killed with SIGKILL
+    right after the checkpoint of iteration ``kill_at`` and resumed with ``--resume``; assert that every iteration's
+    logged loss (window 1) equals the uninterrupted run's, bit for bit. Returns the resumed run's log."""
+    full = _train(cfg_path, tmp_path / 'full', *(('--cfg-options', *reference_options) if reference_options else ()))
+    assert full.wait(timeout=600) == 0, full.stdout.read()[-3000:]
+    reference = _losses(tmp_path / 'full')
+    assert sorted(reference) == list(range(1, total + 1))
+
+    work = tmp_path / 'killed'
+    killed = _kill_after_checkpoint(cfg_path, work, kill_at)
+    assert not (work / f'iter_{total}.pth').exists() and max(killed) < total  # really interrupted
+
+    resumed_run = _train(cfg_path, work, '--resume')
+    log = resumed_run.communicate(timeout=600)[0]
+    assert resumed_run.returncode == 0, log[-3000:]
+    resumed = {i: v for i, v in _losses(work).items() if i > kill_at}
+
+    print(f'\niter  uninterrupted              killed at {kill_at} + resumed')
+    for i in range(1, total + 1):
+        got = killed.get(i) if i <= kill_at else resumed.get(i)
+        same = '==' if got == reference[i] else '!='
+        print(f'{i:4d}  {reference[i]: .18f}  {got: .18f}  {same}')
+    assert sorted(resumed) == list(range(kill_at + 1, total + 1))
+    assert all(killed[i] == reference[i] for i in range(1, kill_at + 1))
+    differ = [i for i in resumed if resumed[i] != reference[i]]
+    assert not differ, f'resumed losses differ from the uninterrupted run at iterations {differ}'  # exact
+    assert len(set(reference.values())) == total  # the losses differ from step to step: equality is informative
+    return log
+
+
 @pytest.mark.slow  # three tools/train.py runs
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tmp_path):
     """Kill ``tools/train.py`` (2 persistent dataloader workers) with SIGKILL right after the mid-epoch checkpoint of
@@ -90,45 +138,89 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(cifar10_root, tm
     per-sample augmentation seeds make the result independent of the workers too."""
     cfg_path = tmp_path / 'kill_cfg.py'
     cfg_path.write_text(KILL_CFG.format(quick=str(QUICK_CONFIG), model=TINY_MODEL, root=str(cifar10_root)))
-
-    full = _train(cfg_path, tmp_path / 'full', '--cfg-options', 'train_dataloader.num_workers=0',
-                  'train_dataloader.persistent_workers=False')
-    assert full.wait(timeout=300) == 0, full.stdout.read()[-3000:]
-    reference = _losses(tmp_path / 'full')
-    assert sorted(reference) == list(range(1, 13))
-
-    work = tmp_path / 'killed'
-    victim = _train(cfg_path, work)
-    pointer = work / 'last_checkpoint'
-    deadline = time.time() + 300
-    while not (pointer.exists() and pointer.read_text().endswith('iter_4.pth')):
-        assert victim.poll() is None and time.time() < deadline, 'training ended before the checkpoint'
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait(timeout=60) == -signal.SIGKILL
-    killed = _losses(work)
-    assert not (work / 'iter_12.pth').exists() and max(killed) < 12  # really interrupted
-    assert checkpoint_problem(str(work / 'iter_4.pth')) is None
-
-    resumed_run = _train(cfg_path, work, '--resume')
-    log = resumed_run.communicate(timeout=300)[0]
-    assert resumed_run.returncode == 0, log[-3000:]
+    log = _killed_and_resumed_equal_uninterrupted(
+        cfg_path, tmp_path, kill_at=4, total=12,
+        reference_options=('train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False'))
     assert 'resuming epoch 1 at batch 5/6 (iteration 5)' in log
-    resumed = {i: v for i, v in _losses(work).items() if i > 4}
-
-    print('\niter  epoch  uninterrupted (0 workers)  killed at 4 + resumed (2 workers)')
-    for i in range(1, 13):
-        got = killed.get(i) if i <= 4 else resumed.get(i)
-        same = '==' if got == reference[i] else '!='
-        print(f'{i:4d}  {(i - 1) // 6 + 1:5d}  {reference[i]: .18f}     {got: .18f}  {same}')
-    assert sorted(resumed) == list(range(5, 13))
-    assert all(resumed[i] == reference[i] for i in resumed)  # exact, not approximate
-    assert all(killed[i] == reference[i] for i in range(1, 5))
-    assert len(set(reference.values())) == 12  # the losses differ from step to step: equality is informative
-    final = torch.load(work / 'iter_12.pth', map_location='cpu')  # torch's default weights_only=True load
+    final = torch.load(tmp_path / 'killed/iter_12.pth', map_location='cpu')  # torch's default weights_only=True
     assert final['meta']['iter'] == 12
     fixed = [g for g in final['optimizer']['param_groups'] if g.get('fixed_lr')]  # the predictor's lr survived
     assert len(fixed) == 1 and fixed[0]['lr'] == pytest.approx(fixed[0]['initial_lr'])
+
+
+@pytest.fixture(scope='module')
+def tinyimagenet_root() -> Path:
+    return require_data(DATA / 'tinyimagenet10-dev', 'Tiny-ImageNet-10 image folders')
+
+
+SHORT_RECIPE_KILL_CFG = """
+_base_ = {recipe!r}
+randomness = dict(seed=0)
+model = {model!r}
+train_dataloader = dict(batch_size=16, dataset=dict(dataset=dict(data_root={root!r}, indices=64)))  # 4 it./epoch
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3),
+                   dict(type='CosineAnnealingLR', T_max=9, by_epoch=False, begin=3, end=12)]
+train_cfg = dict(max_iters=12)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=3, max_keep_ckpts=2))
+log_processor = dict(window_size=1)  # log each iteration's own loss
+"""
+
+
+@pytest.mark.slow  # three tools/train.py runs
+def test_short_cpu_recipe_sigkill_then_resume_equals_uninterrupted_run(tinyimagenet_root, tmp_path):
+    """The short CPU recipe (CachedDataset, views made batched in BatchAugDataPreprocessor), cut to 12 iterations of
+    batch 16 on 64 Tiny-ImageNet images (4 iterations an epoch), killed with SIGKILL after the checkpoint of
+    iteration 6 (mid-epoch) and resumed: iterations 7-12 have the uninterrupted run's losses, bit for bit. The
+    crops, flips and colour draws come from the preprocessor's own generator, whose state the checkpoint holds."""
+    recipe = REPO / 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py'
+    cfg_path = tmp_path / 'kill_cfg.py'
+    cfg_path.write_text(SHORT_RECIPE_KILL_CFG.format(recipe=str(recipe), model=TINY_MODEL,
+                                                     root=str(tinyimagenet_root)))
+    log = _killed_and_resumed_equal_uninterrupted(cfg_path, tmp_path, kill_at=6, total=12)
+    assert 'ResumableCheckpointHook' not in '\n'.join(line for line in log.splitlines() if 'WARNING' in line)
+    saved = torch.load(tmp_path / 'killed/iter_12.pth', map_location='cpu')['resume_state']['generators']
+    assert len(saved) == 1 and list(saved[0]) == ['data_preprocessor']  # one process, one generator
+
+
+DEVICEAUG_KILL_CFG = """
+_base_ = {recipe!r}
+randomness = dict(seed=0)
+model = {model!r}
+crop = dict(scale=32, crop_ratio_range=(0.2, 1.))
+view_pipeline = [dict(type='FastRandomResizedCrop', **crop), dict(type='FastRandomFlip', prob=0.5)]
+train_pipeline = [
+    dict(type='SeedSampleRNG'),
+    dict(type='FastLoadImageFromFile', draft_for=crop, max_skip_fraction=0.01),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=8, num_workers=2, persistent_workers=True, prefetch_factor=2, pin_memory=False,
+                        dataset=dict(_delete_=True, type='CustomDataset', data_root={root!r}, data_prefix='train',
+                                     indices=48, pipeline=train_pipeline))  # 6 iterations per epoch
+train_cfg = dict(max_epochs=2)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2)]
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=4, by_epoch=False, max_keep_ckpts=2))
+log_processor = dict(window_size=1)  # log each iteration's own loss
+"""
+
+
+@pytest.mark.slow  # three tools/train.py runs
+def test_fast_deviceaug_sigkill_then_resume_equals_uninterrupted_run(tinyimagenet_root, tmp_path):
+    """``-fast-deviceaug`` on the CPU (ResNet-18 at 1/8 width, 32 px crops, 48 Tiny-ImageNet images, 2 epochs of 6
+    iterations), killed after the mid-epoch checkpoint of iteration 4 and resumed with 2 persistent workers: the
+    losses of iterations 5-12 equal an uninterrupted run's (0 workers), bit for bit. The crops come from the
+    per-sample seeds in the workers, the colour draws from the preprocessor's own generator in the main process."""
+    recipe = REPO / 'configs/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k-fast-deviceaug.py'
+    model = tiny_model_cfg(width=8, dim=64, hid=64, cifar=False)
+    model = {part: dict(model[part], _delete_=True) for part in ('backbone', 'neck', 'head')}  # no SyncBN: 1 process
+    cfg_path = tmp_path / 'kill_cfg.py'
+    cfg_path.write_text(DEVICEAUG_KILL_CFG.format(recipe=str(recipe), model=model, root=str(tinyimagenet_root)))
+    log = _killed_and_resumed_equal_uninterrupted(
+        cfg_path, tmp_path, kill_at=4, total=12,
+        reference_options=('train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                           'train_dataloader.prefetch_factor=None'))
+    assert 'resuming epoch 1 at batch 5/6 (iteration 5)' in log
+    assert 'ResumableCheckpointHook' not in '\n'.join(line for line in log.splitlines() if 'WARNING' in line)
 
 
 def test_resumable_sampler_skips_and_keeps_per_sample_seeds():
@@ -148,6 +240,195 @@ def test_resumable_sampler_skips_and_keeps_per_sample_seeds():
     epoch1 = list(sampler)
     assert epoch1 != full and {i.aug_seed for i in epoch1}.isdisjoint(i.aug_seed for i in full)
     assert len({i.aug_seed for i in full}) == 20
+
+
+def test_batched_views_come_from_the_preprocessors_own_generator():
+    """BatchAugDataPreprocessor (crops, flips, colour) draws from its own generator only: torch's global generator
+    is left untouched, and the views follow the generator's state whatever else the process drew in between."""
+    pre = BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3, crop_size=16)
+    data = dict(inputs=torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8), data_samples=None)
+    state, global_state = pre.generator.get_state(), torch.get_rng_state()
+    first = pre(data, training=True)['inputs']
+    assert torch.equal(torch.get_rng_state(), global_state)
+    torch.manual_seed(123)  # what a resumed process's global generator may look like
+    pre.generator.set_state(state)
+    again = pre(data, training=True)['inputs']
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], pre(data, training=True)['inputs'][0])  # and the state moves on
+
+
+def test_preprocessor_generator_is_seeded_from_the_run_seed_and_rank(monkeypatch):
+    """Built after mmengine seeds the process (``torch.manual_seed(seed)``): the same seed gives the same
+    generator; another seed or another rank (mmengine seeds every rank alike) another one."""
+    from simsiam_mm.models import batch_augment
+
+    def state_after(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3).generator.get_state()
+
+    assert torch.equal(state_after(5), state_after(5))
+    assert not torch.equal(state_after(5), state_after(6))
+    rank0 = state_after(5)
+    monkeypatch.setattr(batch_augment, 'get_rank', lambda: 1)
+    assert not torch.equal(state_after(5), rank0)
+
+
+def test_generator_states_are_restored_per_process_or_named():
+    """The saved states go back into the model's generators by module name; a checkpoint without them (an older
+    file) or from another number of processes is named with what it means instead."""
+    from simsiam_mm.engine.random_state import (
+        gather_generator_states,
+        model_generators,
+        restore_generator_states,
+    )
+    model = torch.nn.Module()
+    model.data_preprocessor = BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3)
+    assert list(model_generators(model)) == ['data_preprocessor']
+    saved = gather_generator_states(model)
+    expected = torch.rand(3, generator=model.data_preprocessor.generator)
+    assert restore_generator_states(model, saved, 'ck.pth') == []
+    assert torch.equal(torch.rand(3, generator=model.data_preprocessor.generator), expected)
+    [old] = restore_generator_states(model, None, 'ck.pth')
+    assert "ck.pth holds no state of the data_preprocessor's generator" in old and 'other random numbers' in old
+    [other] = restore_generator_states(model, saved * 2, 'ck.pth')
+    assert 'of 2 process(es); this run has 1' in other
+    assert restore_generator_states(torch.nn.Linear(2, 2), None, 'ck.pth') == []  # nothing to restore
+
+
+DDP_GENERATORS = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {repo!r})
+from simsiam_mm.engine.random_state import gather_generator_states, restore_generator_states
+from simsiam_mm.models import BatchAugDataPreprocessor
+dist.init_process_group('gloo')
+torch.manual_seed(0)  # mmengine seeds every rank alike (no diff_rank_seed)
+model = torch.nn.Module()
+model.data_preprocessor = BatchAugDataPreprocessor(mean=[0.] * 3, std=[1.] * 3)
+generator = model.data_preprocessor.generator
+torch.rand(3, generator=generator)
+saved = gather_generator_states(model)  # what the checkpoint holds: every rank's state
+expected = torch.rand(5, generator=generator)
+torch.rand(7, generator=generator)  # the killed run went on
+assert restore_generator_states(model, saved, 'ck.pth') == []
+assert torch.equal(torch.rand(5, generator=generator), expected)
+draws = [None, None]
+dist.all_gather_object(draws, expected)
+assert len(saved) == 2 and not torch.equal(draws[0], draws[1])  # the ranks draw independently
+print('rank', dist.get_rank(), 'ok')
+"""
+
+
+@pytest.mark.slow  # two torchrun processes
+def test_generator_states_of_every_process_are_saved_and_restored(tmp_path):
+    """Under DDP (2 gloo processes seeded alike) each rank's preprocessor generator differs (the rank is mixed into
+    its seed); the checkpoint's states are gathered from every rank and each rank gets its own back."""
+    script = tmp_path / 'ddp_generators.py'
+    script.write_text(DDP_GENERATORS.format(repo=str(REPO)))
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                          str(script)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert 'rank 0 ok' in run.stdout and 'rank 1 ok' in run.stdout
+
+
+def _loader_stand_in(loader: dict):
+    """What ``unresumable_steps`` reads of a train dataloader (pipelines, sampler), built from its config without
+    data."""
+    from types import SimpleNamespace
+
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.datasets import CachedDataset
+    from simsiam_mm.registry import DATA_SAMPLERS, TRANSFORMS
+
+    def dataset(cfg: dict):
+        if cfg['type'] == 'CachedDataset':
+            return CachedDataset(dataset(cfg['dataset']))
+        return SimpleNamespace(pipeline=Compose([TRANSFORMS.build(t) for t in cfg.get('pipeline', [])]))
+
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        return SimpleNamespace(dataset=dataset(loader['dataset']),
+                               sampler=DATA_SAMPLERS.build(dict(loader['sampler'], dataset=list(range(8)))))
+
+
+def _unresumable(cfg: Config, model=None) -> list[str]:
+    from mmengine.registry import DefaultScope
+
+    from simsiam_mm.engine.random_state import unresumable_steps
+    from simsiam_mm.registry import MODELS
+    if model is None:
+        with DefaultScope.overwrite_default_scope('simsiam_mm'):
+            model = MODELS.build(cfg.model)
+    epoch_based = cfg.train_cfg.get('type', 'EpochBasedTrainLoop') == 'EpochBasedTrainLoop'
+    return unresumable_steps(model, _loader_stand_in(cfg.train_dataloader), epoch_based,
+                             cfg.default_hooks.checkpoint.get('by_epoch', True))
+
+
+def _ablation_configs() -> list[tuple[str, Config]]:
+    """Every row of tools/analysis/ablations.py as it trains it (on the cpu-short budget's recipe)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('ablations', REPO / 'tools/analysis/ablations.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    budget = tool.BUDGETS['cpu-short']
+    rows = {row.run: row for table in tool.TABLES for row in tool.rows_of(table, budget)}
+    return [(f'ablations/{name}', tool.row_config(budget, row, 'data/cifar10', 1)) for name, row in rows.items()]
+
+
+SHIPPED_CONFIGS = sorted((REPO / 'configs/simsiam').glob('*.py'))
+
+
+@pytest.mark.parametrize('config', SHIPPED_CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_resumes_exactly(config):
+    """Nothing any shipped pretraining config draws at random comes from a source no checkpoint restores (per-sample
+    seeds in the pipeline, the preprocessor's own generator), and its sampler can start mid-epoch: the start-up check
+    finds nothing to warn about (the SIGKILL tests above show it on the runs)."""
+    assert _unresumable(Config.fromfile(str(config))) == []
+
+
+@pytest.mark.slow  # builds ~20 models
+def test_every_ablation_row_resumes_exactly():
+    configs = _ablation_configs()
+    assert len(configs) >= 11
+    for name, cfg in configs:
+        assert _unresumable(cfg) == [], name
+
+
+def test_unresumable_steps_are_named_with_what_to_do():
+    """The start-up check names each step that a resumed run would draw differently, and what to do."""
+    model = torch.nn.Module()
+    assert _unresumable(Config.fromfile(str(QUICK_CONFIG)), model) == []
+    unseeded = Config.fromfile(str(QUICK_CONFIG))
+    unseeded.train_dataloader.dataset.pipeline = unseeded.train_dataloader.dataset.pipeline[1:]  # no SeedSampleRNG
+    [problem] = _unresumable(unseeded, model)
+    assert problem.startswith('train_dataloader.dataset.pipeline: RandomResizedCrop, RandomApply, ColorJitter, '
+                              "RandomGrayscale, RandomFlip draw(s) from the process's random generators")
+    assert "put dict(type='SeedSampleRNG') first" in problem
+    plain = Config.fromfile(str(QUICK_CONFIG))
+    plain.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
+    plain.default_hooks.checkpoint.by_epoch = False
+    problems = _unresumable(plain, model)
+    assert len(problems) == 2 and 'DefaultSampler hands out plain indices' in problems[0]
+    assert 'DefaultSampler cannot start mid-epoch' in problems[1]
+    cached = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-cpu.py'))
+    cached.train_dataloader.dataset.dataset.pipeline.insert(-1, dict(type='RandomFlip', prob=0.5))
+    [problem] = _unresumable(cached, model)
+    assert problem.startswith('train_dataloader.dataset.dataset.pipeline: RandomFlip draw(s) at random once')
+    model.head = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.1))
+    [problem] = _unresumable(Config.fromfile(str(QUICK_CONFIG)), model)
+    assert problem.startswith("model.head.1: Dropout(p=0.1) draws from torch's global generator")
+
+
+@pytest.mark.slow  # trains 2 iterations
+def test_unresumable_run_says_so_before_its_first_iteration(cifar10_root, tmp_path):
+    cfg = tiny_cfg(cifar10_root, tmp_path, iters=2)
+    cfg.train_dataloader.dataset.pipeline = cfg.train_dataloader.dataset.pipeline[1:]  # no SeedSampleRNG
+    cfg.log_level = 'INFO'
+    _train_in_process(cfg)
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    warning = log.index('ResumableCheckpointHook: this run cannot be resumed exactly. train_dataloader.dataset.'
+                        'pipeline: RandomResizedCrop')
+    assert warning < log.index('Saving checkpoint at 1 iterations')
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
 default_hooks = dict(
     # LoggerHook plus a first line (with the ETA) after iteration 1; then every `interval` iterations.
     logger=dict(_scope_='simsiam_mm', type='EarlyLoggerHook', interval=50),
-    # Atomic files, generator states, exact mid-epoch resume (simsiam_mm.engine.ResumableCheckpointHook). Long
+    # Atomic files and exact resume, mid-epoch too (simsiam_mm.engine.ResumableCheckpointHook): a checkpoint holds
+    # the model, optimizer, param schedulers, message hub and, in `resume_state`, the sampler seed, the dataset size
+    # and the states of the model's own generators (BatchAugDataPreprocessor's, one per process); the sampler's
+    # position follows from the iteration. A run that could not resume exactly is warned about at start-up. Long
     # epochs: save every N iterations with checkpoint=dict(interval=N, by_epoch=False). `_scope_` overrides the
     # 'mmpretrain' scope this dict inherits from mmpretrain's runtime.
     checkpoint=dict(_scope_='simsiam_mm', type='ResumableCheckpointHook', interval=10, max_keep_ckpts=3),

@@ -17,6 +17,7 @@ view_pipeline = [
 train_dataloader = dict(
     batch_size=batch_size, num_workers=0, persistent_workers=False,
     dataset=dict(indices=16, pipeline=[
+        dict(type='SeedSampleRNG'),  # this sample's own augmentation seed (ResumableSampler): exact resume
         dict(type='SafeLoadImageFromFile', max_skip_fraction=0.01),
         dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
         dict(type='PackInputs'),

@@ -18,6 +18,12 @@ from simsiam_mm.checkpoint import (
     atomic_write_text,
     commit_file,
 )
+from simsiam_mm.engine.random_state import (
+    gather_generator_states,
+    generator_states,
+    restore_generator_states,
+    unresumable_steps,
+)
 from simsiam_mm.errors import WorkDirError
 from simsiam_mm.quiet import dropped_log_messages
 from simsiam_mm.registry import HOOKS
@@ -35,13 +41,18 @@ class ResumableCheckpointHook(CheckpointHook):
        ``last_checkpoint`` is replaced the same way, and only then is the oldest checkpoint beyond
        ``max_keep_ckpts`` deleted (mmengine deletes it first). A kill during saving leaves the previous checkpoint
        and a ``last_checkpoint`` naming it.
-    2. **Exact resume.** On resume from a checkpoint saved mid-epoch (``by_epoch=False``) the
-       :class:`~simsiam_mm.datasets.ResumableSampler` skips the samples already trained on (mmengine would replay the
-       epoch from its start). The random augmentations follow by themselves: each sample's generators are seeded
-       from (sampler seed, epoch, index) by :class:`~simsiam_mm.datasets.SeedSampleRNG`, the first pipeline step, so
-       the losses continue bit for bit as in the uninterrupted run, with any number of (persistent) workers. The
-       checkpoint stores only the sampler seed (``checkpoint['resume_state']``), for runs whose seed was drawn at
-       random.
+    2. **Exact resume.** A checkpoint holds, besides mmengine's model, optimizer, parameter schedulers and message
+       hub, ``checkpoint['resume_state']``: the sampler seed (for runs whose seed was drawn at random), the dataset
+       size (checked on resume) and the state of every generator the model owns (``generators``, one set per
+       process: the views that :class:`~simsiam_mm.models.BatchAugDataPreprocessor` makes and colours batched);
+       :mod:`simsiam_mm.engine.random_state` says what a run draws at random. On resume from a checkpoint saved
+       mid-epoch (``by_epoch=False``) the :class:`~simsiam_mm.datasets.ResumableSampler` skips the samples already
+       trained on (mmengine would replay the epoch from its start); the per-sample augmentations follow by
+       themselves, their generators being seeded from (sampler seed, epoch, index) by
+       :class:`~simsiam_mm.datasets.SeedSampleRNG`, the first pipeline step, with any number of (persistent)
+       workers. The losses continue bit for bit as in the uninterrupted run. A run that draws from a source no
+       checkpoint restores (a random pipeline step without per-sample seeds, dropout, ...) says so in a warning
+       before its first iteration, naming the step and what to do.
     3. **Checked input.** Resuming from a missing, truncated or corrupt file stops before anything is built, with a
        message naming the file and the newest complete checkpoint beside it.
 
@@ -53,6 +64,7 @@ class ResumableCheckpointHook(CheckpointHook):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._resume_state: dict | None = None
+        self._generator_states: list[dict] | None = None  # gathered from every process for the next save
 
     def _unused_file_client(self, runner) -> AbstractContextManager:
         """Without ``file_client_args`` mmengine still builds a ``FileClient`` it never uses (in ``before_train``
@@ -69,6 +81,10 @@ class ResumableCheckpointHook(CheckpointHook):
                 if name.endswith('.pth' + TMP_SUFFIX):
                     os.remove(osp.join(self.out_dir, name))
         self._prepare_resume(runner)
+        epoch_based = isinstance(runner.train_loop, EpochBasedTrainLoop)
+        for problem in unresumable_steps(runner.model, runner.train_dataloader, epoch_based, self.by_epoch):
+            print_log(f'ResumableCheckpointHook: this run cannot be resumed exactly. {problem}', logger='current',
+                      level=logging.WARNING)
 
     # ---- saving ------------------------------------------------------------------------------------------------
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
@@ -83,7 +99,8 @@ class ResumableCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         atomic = isinstance(self.file_backend, LocalBackend)  # object stores make a PUT visible only when complete
-        try:
+        self._generator_states = gather_generator_states(runner.model)  # every process: before_save_checkpoint
+        try:                                                             # runs on the main process only
             with self._unused_file_client(runner):
                 runner.save_checkpoint(  # writes on the main process only
                     self.out_dir, ckpt_filename + TMP_SUFFIX if atomic else ckpt_filename, self.file_client_args,
@@ -120,14 +137,18 @@ class ResumableCheckpointHook(CheckpointHook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         dataset = getattr(runner.train_dataloader, 'dataset', None)
+        generators, self._generator_states = self._generator_states, None
         checkpoint['resume_state'] = dict(
             sampler_seed=getattr(sampler, 'seed', None),
-            dataset_size=len(dataset) if hasattr(dataset, '__len__') else None)  # checked on resume
+            dataset_size=len(dataset) if hasattr(dataset, '__len__') else None,  # checked on resume
+            generators=generators if generators is not None else [generator_states(runner.model)])  # this process's
 
     # ---- resuming ----------------------------------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if runner._resume:
-            self._resume_state = checkpoint.get('resume_state')
+            pointer = osp.join(runner.work_dir, 'last_checkpoint')
+            path = runner._load_from or (open(pointer).read().strip() if osp.isfile(pointer) else 'the checkpoint')
+            self._resume_state = dict(checkpoint.get('resume_state') or {}, path=path)
 
     def _prepare_resume(self, runner) -> None:
         state, self._resume_state = self._resume_state, None
@@ -137,16 +158,10 @@ class ResumableCheckpointHook(CheckpointHook):
         sampler = loader.sampler
         if state.get('sampler_seed') is not None and hasattr(sampler, 'seed'):
             sampler.seed = state['sampler_seed']
-        if not _seeds_each_sample(loader):
-            print_log('ResumableCheckpointHook: the training pipeline does not start with SeedSampleRNG (or the '
-                      'sampler is not a ResumableSampler), so the resumed run draws other random augmentations than '
-                      "the interrupted one would have; put dict(type='SeedSampleRNG') first in the pipeline.",
-                      logger='current', level=logging.WARNING)
+        for problem in restore_generator_states(runner.model, state.get('generators'), state['path']):
+            print_log(f'ResumableCheckpointHook: {problem}', logger='current', level=logging.WARNING)
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
-            print_log(f'ResumableCheckpointHook: exact mid-epoch resume needs EpochBasedTrainLoop, not '
-                      f'{type(runner.train_loop).__name__} (which replays the data it skips).', logger='current',
-                      level=logging.WARNING)
-            return
+            return  # mmengine's IterBasedTrainLoop replays the batches already trained on: the same data
         done = runner.iter - runner.epoch * len(loader)  # batches of this epoch already trained
         if done == 0:  # saved at the end of an epoch: the next epoch starts at its beginning anyway
             return
@@ -159,11 +174,3 @@ class ResumableCheckpointHook(CheckpointHook):
         sampler.resume(done * loader.batch_size)
         print_log(f'ResumableCheckpointHook: resuming epoch {runner.epoch + 1} at batch {done + 1}/{len(loader)} '
                   f'(iteration {runner.iter + 1}).', logger='current', level=logging.INFO)
-
-
-def _seeds_each_sample(loader) -> bool:
-    """Whether the loader's sampler hands out per-sample seeds and its dataset's pipeline applies them first."""
-    pipeline = getattr(getattr(loader, 'dataset', None), 'pipeline', None)
-    transforms = getattr(pipeline, 'transforms', None) or []
-    return (getattr(loader.sampler, 'seed_per_sample', False) and bool(transforms)
-            and type(transforms[0]).__name__ == 'SeedSampleRNG')

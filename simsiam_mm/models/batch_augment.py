@@ -7,11 +7,19 @@ uniform in [1 - 0.4, 1 + 0.4] (hue [-0.1, 0.1] of a turn) applied in a random or
 probability 0.2 (BT.601 weights); blur with probability 0.5, sigma uniform in [0.1, 2]. Plain torch (batched
 blends, torchvision's batched HSV conversion, a grouped separable convolution), float32 in [0, 1]: no 8-bit
 rounding, unlike the CPU pipelines. ``tests/test_pipeline_distribution.py`` compares it with mmpretrain's pipeline.
+
+Every random number here comes from the preprocessor's own ``generator`` (a CPU ``torch.Generator``, seeded from the
+run's seed and the process's rank when the model is built), never from torch's global generator: the checkpoint
+hook saves its state in every checkpoint and restores it on resume
+(:class:`~simsiam_mm.engine.ResumableCheckpointHook`), so a killed and resumed run draws the same views as an
+uninterrupted one. The draws are made on the CPU (a few numbers per image) and moved to the device.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.dist import get_rank
 from torch import Tensor
 from torchvision.ops import roi_align
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
@@ -63,23 +71,38 @@ def gaussian_blur(rgb: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
     return x.reshape(n, c, h, w)
 
 
+def generator_seed(seed: int | None = None) -> int:
+    """A 63-bit seed for a component's own generator: a mix of ``seed`` (default: ``torch.initial_seed()``, which
+    mmengine's ``Runner`` sets to the run's seed before it builds the model) and this process's rank, so that the
+    processes of a distributed run draw independent numbers even when mmengine seeds them alike."""
+    seed = torch.initial_seed() if seed is None else seed
+    return int(np.random.SeedSequence([seed % 2**64, get_rank()]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def _rand(n: int, generator: torch.Generator | None, device: torch.device | str) -> Tensor:
+    """``n`` numbers uniform in [0, 1) from ``generator`` (a CPU one; None: torch's global one), on ``device``."""
+    return torch.rand(n, generator=generator).to(device)
+
+
 def random_resized_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float],
                               ratio: tuple[float, float], device: torch.device | str = 'cpu',
-                              attempts: int = 10) -> Tensor:
+                              attempts: int = 10, generator: torch.Generator | None = None) -> Tensor:
     """Nx4 crop boxes (x1, y1, x2, y2, pixel edges) drawn as mmpretrain's ``RandomResizedCrop`` draws them.
 
     Per sample: up to ``attempts`` tries of an area fraction uniform in ``scale`` and a log-uniform aspect ratio in
     ``ratio``; the first try whose rounded size fits is placed uniformly at random; a sample with no fitting try gets
-    the central crop with the ratio clamped to ``ratio`` (mmpretrain's fallback).
+    the central crop with the ratio clamped to ``ratio`` (mmpretrain's fallback). The numbers come from
+    ``generator`` (a CPU generator; None: torch's global one) and the boxes are returned on ``device``.
     """
-    area = torch.empty(n, attempts, device=device).uniform_(*scale) * height * width
-    aspect = torch.exp(torch.empty(n, attempts, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1])))
+    area = torch.empty(n, attempts).uniform_(*scale, generator=generator).to(device) * height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    aspect = torch.exp(torch.empty(n, attempts).uniform_(*log_ratio, generator=generator).to(device))
     w, h = torch.sqrt(area * aspect).round(), torch.sqrt(area / aspect).round()
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
     first = fits.float().argmax(dim=1)  # index of the first fitting try (0 when none fits)
     w, h = w.gather(1, first[:, None])[:, 0], h.gather(1, first[:, None])[:, 0]
-    x1 = torch.floor(torch.rand(n, device=device) * (width - w + 1))
-    y1 = torch.floor(torch.rand(n, device=device) * (height - h + 1))
+    x1 = torch.floor(_rand(n, generator, device) * (width - w + 1))
+    y1 = torch.floor(_rand(n, generator, device) * (height - h + 1))
     none_fits = ~fits.any(dim=1)
     if none_fits.any():  # the central crop, ratio clamped
         in_ratio = width / height
@@ -129,8 +152,9 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
                  saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2, blur_prob: float = 0.5,
                  blur_sigma: tuple[float, float] = (0.1, 2.0), crop_size: int | None = None,
                  crop_scale: tuple[float, float] = (0.2, 1.0), crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                 flip_prob: float = 0.5, num_views: int = 2, **kwargs) -> None:
+                 flip_prob: float = 0.5, num_views: int = 2, seed: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.generator = torch.Generator().manual_seed(generator_seed(seed))
         self.crop_size, self.crop_scale, self.crop_ratio = crop_size, tuple(crop_scale), tuple(crop_ratio)
         self.flip_prob, self.num_views = flip_prob, num_views
         self.jitter_prob, self.gray_prob, self.blur_prob = jitter_prob, gray_prob, blur_prob
@@ -169,16 +193,17 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
     def crop_flip(self, images: Tensor) -> Tensor:
         """NxCxHxW images -> NxCxSxS float views: a random resized crop each, then a random horizontal flip."""
         n, _, height, width = images.shape
-        boxes = random_resized_crop_boxes(n, height, width, self.crop_scale, self.crop_ratio, images.device)
+        boxes = random_resized_crop_boxes(n, height, width, self.crop_scale, self.crop_ratio, images.device,
+                                          generator=self.generator)
         views = resized_crops(images, boxes, self.crop_size)
-        return self._where(torch.rand(n, device=images.device) < self.flip_prob, views.flip(3), views)
+        return self._where(self._rand(n, images) < self.flip_prob, views.flip(3), views)
 
     def augment(self, views: Tensor) -> Tensor:
         """Nx3xHxW views in the loader's BGR order (uint8 or float in [0, 255]) -> augmented, float, same order."""
         rgb = views.float().flip(1) / 255
         rgb = self._color_jitter(rgb)
-        rgb = self._where(torch.rand(len(rgb), device=rgb.device) < self.gray_prob, _gray(rgb).expand_as(rgb), rgb)
-        blur = torch.rand(len(rgb), device=rgb.device) < self.blur_prob
+        rgb = self._where(self._rand(len(rgb), rgb) < self.gray_prob, _gray(rgb).expand_as(rgb), rgb)
+        blur = self._rand(len(rgb), rgb) < self.blur_prob
         if blur.any():
             sigma = self._uniform(len(rgb), self.blur_sigma, rgb)
             rgb = self._where(blur, gaussian_blur(rgb, sigma, self.blur_sigma[1]), rgb)
@@ -186,9 +211,9 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
 
     def _color_jitter(self, rgb: Tensor) -> Tensor:
         n = len(rgb)
-        apply = torch.rand(n, device=rgb.device) < self.jitter_prob
+        apply = self._rand(n, rgb) < self.jitter_prob
         factors = [self._uniform(n, bounds, rgb)[:, None, None, None] for _, bounds in self.jitter]
-        order = torch.rand(n, len(self.jitter), device=rgb.device).argsort(dim=1)  # a random order per sample
+        order = torch.rand(n, len(self.jitter), generator=self.generator).to(rgb.device).argsort(dim=1)  # per sample
         for slot in range(len(self.jitter)):
             for index, (op, bounds) in enumerate(self.jitter):
                 mask = apply & (order[:, slot] == index)
@@ -196,9 +221,11 @@ class BatchAugDataPreprocessor(SimSiamDataPreprocessor):
                     rgb = self._where(mask, op(rgb, factors[index]), rgb)
         return rgb
 
-    @staticmethod
-    def _uniform(n: int, bounds: tuple[float, float], like: Tensor) -> Tensor:
-        return torch.empty(n, device=like.device, dtype=like.dtype).uniform_(*bounds)
+    def _rand(self, n: int, like: Tensor) -> Tensor:
+        return _rand(n, self.generator, like.device)
+
+    def _uniform(self, n: int, bounds: tuple[float, float], like: Tensor) -> Tensor:
+        return torch.empty(n).uniform_(*bounds, generator=self.generator).to(like.device, like.dtype)
 
     @staticmethod
     def _where(mask: Tensor, changed: Tensor, unchanged: Tensor) -> Tensor:
