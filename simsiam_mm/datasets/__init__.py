@@ -8,9 +8,16 @@ from .fast_pipeline import (
                             FastRandomResizedCrop,
 )
 from .loading import SafeLoadImageFromFile, decode_rgb
-from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
+from .samplers import (
+                       InfiniteResumableSampler,
+                       ResumableSampler,
+                       SeededIndex,
+                       SeedSampleRNG,
+                       sample_seed,
+                       seed_sample_rngs,
+)
 
 __all__ = [
     'CachedDataset', 'FastColorJitter', 'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip',
-    'FastRandomGrayscale', 'FastRandomResizedCrop', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex',
-    'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']
+    'FastRandomGrayscale', 'FastRandomResizedCrop', 'InfiniteResumableSampler', 'ResumableSampler',
+    'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']
