@@ -150,6 +150,32 @@ def test_resumable_sampler_skips_and_keeps_per_sample_seeds():
     assert len({i.aug_seed for i in full}) == 20
 
 
+def test_infinite_resumable_sampler_is_the_epochs_back_to_back():
+    """The iteration-based loop's sampler never runs out (no mmengine restart), and its stream is exactly
+    ResumableSampler's epochs 0, 1, 2, ... (order and seeds), which mmengine's DefaultSampler orders; a stream
+    resumed ``skip`` samples in (across an epoch boundary) continues it exactly."""
+    from mmengine.dataset import DefaultSampler
+
+    from simsiam_mm.datasets import InfiniteResumableSampler, ResumableSampler
+    finite, default = ResumableSampler(list(range(10)), seed=5), DefaultSampler(list(range(10)), seed=5)
+    epochs = []
+    for epoch in range(4):
+        finite.set_epoch(epoch)
+        default.set_epoch(epoch)
+        order = list(finite)
+        assert order == list(default)
+        epochs += order
+    sampler = InfiniteResumableSampler(list(range(10)), seed=5)
+    stream = iter(sampler)
+    head = [next(stream) for _ in range(37)]
+    assert head == epochs[:37] and [i.aug_seed for i in head] == [i.aug_seed for i in epochs[:37]]
+    assert len(sampler) == 10  # one epoch, as mmengine's InfiniteSampler
+    sampler.resume(skip=13)
+    resumed = iter(sampler)
+    assert [(i, i.aug_seed) for i in (next(resumed) for _ in range(24))] == [(i, i.aug_seed) for i in head[13:]]
+    assert next(iter(sampler)) == head[0]  # one-shot
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Atomic checkpoints; truncated checkpoints named on resume
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=iters - warmup, by_epoch=False, begin=warmup, end=iters),
 ]
 train_cfg = dict(max_iters=iters)
+# float32: bfloat16 autocast pays only on CPUs with fast bf16 kernels (the short recipe's Xeon); on an AVX2-only
+# CPU one iteration cost 7x the float32 one (measured here), and a first run must be quick on any laptop.
+optim_wrapper = dict(dtype='float32')
+randomness = dict(seed=0)  # the same log on a rerun (on the same machine and library versions)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=iters))
 knn_data = dict(type='CustomDataset', data_root=data_root, pipeline={{_base_.knn_pipeline}})
 custom_hooks = [
