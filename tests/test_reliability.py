@@ -176,6 +176,35 @@ def test_infinite_resumable_sampler_is_the_epochs_back_to_back():
     assert next(iter(sampler)) == head[0]  # one-shot
 
 
+def test_iteration_based_resume_replays_the_infinite_stream_exactly():
+    """How a resumed IterBasedTrainLoop continues: mmengine's _InfiniteDataloaderIterator draws the batches already
+    trained on and discards them. With InfiniteResumableSampler (batches across epoch ends, drop_last, never a
+    restart) the batches after the replay are those of the uninterrupted run, with the same per-sample seeds."""
+    from mmengine.runner.loops import _InfiniteDataloaderIterator
+    from torch.utils.data import DataLoader
+
+    from simsiam_mm.datasets import InfiniteResumableSampler
+
+    class Echo:  # a dataset whose sample is (index, its augmentation seed)
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, index) -> tuple[int, int]:
+            return int(index), index.aug_seed
+
+    def batches(replay: int, count: int) -> list[list[tuple[int, int]]]:
+        loader = DataLoader(Echo(), batch_size=4, sampler=InfiniteResumableSampler(Echo(), seed=11),
+                            drop_last=True, collate_fn=list)
+        stream = _InfiniteDataloaderIterator(loader)
+        for _ in range(replay):
+            next(stream)
+        return [next(stream) for _ in range(count)]
+
+    whole = batches(0, 9)  # 36 samples: 3.6 epochs of 10, so batches straddle epoch ends
+    assert batches(5, 4) == whole[5:]
+    assert len({tuple(i for i, _ in b) for b in whole}) > 5
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Atomic checkpoints; truncated checkpoints named on resume
 # ---------------------------------------------------------------------------------------------------------------
