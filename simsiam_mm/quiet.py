@@ -14,6 +14,12 @@ KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str, str], ...] = (
      "mmengine.utils.is_installed imports pkg_resources (setuptools' deprecation); not ours to fix, no effect"),
     (r"Only use 'alpha' for pillow backend\.", UserWarning, r'mmcv\.image\.photometric',
      'mmcv.adjust_color warns on every pillow call although mmpretrain ColorJitter passes only alpha (saturation)'),
+    (r'Fail to import ``MultiScaleDeformableAttention`` from ``mmcv\.ops\.multi_scale_deform_attn``, You should '
+     r'install ``mmcv`` rather than ``mmcv-lite`` if you need this module\.', UserWarning,
+     r'mmcv\.cnn\.bricks\.transformer',
+     "the light install's mmcv-lite has no compiled ops by design; mmpretrain imports mmcv's transformer bricks, "
+     'which try this one op at import; SimSiam never uses it (the downstream benchmarks that need ops have the full '
+     'install, where the import succeeds and nothing is warned)'),
 )
 
 

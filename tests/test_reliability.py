@@ -431,6 +431,61 @@ def test_unresumable_run_says_so_before_its_first_iteration(cifar10_root, tmp_pa
     assert warning < log.index('Saving checkpoint at 1 iterations')
 
 
+def test_infinite_resumable_sampler_is_the_epochs_back_to_back():
+    """The iteration-based loop's sampler never runs out (no mmengine restart), and its stream is exactly
+    ResumableSampler's epochs 0, 1, 2, ... (order and seeds), which mmengine's DefaultSampler orders; a stream
+    resumed ``skip`` samples in (across an epoch boundary) continues it exactly."""
+    from mmengine.dataset import DefaultSampler
+
+    from simsiam_mm.datasets import InfiniteResumableSampler, ResumableSampler
+    finite, default = ResumableSampler(list(range(10)), seed=5), DefaultSampler(list(range(10)), seed=5)
+    epochs = []
+    for epoch in range(4):
+        finite.set_epoch(epoch)
+        default.set_epoch(epoch)
+        order = list(finite)
+        assert order == list(default)
+        epochs += order
+    sampler = InfiniteResumableSampler(list(range(10)), seed=5)
+    stream = iter(sampler)
+    head = [next(stream) for _ in range(37)]
+    assert head == epochs[:37] and [i.aug_seed for i in head] == [i.aug_seed for i in epochs[:37]]
+    assert len(sampler) == 10  # one epoch, as mmengine's InfiniteSampler
+    sampler.resume(skip=13)
+    resumed = iter(sampler)
+    assert [(i, i.aug_seed) for i in (next(resumed) for _ in range(24))] == [(i, i.aug_seed) for i in head[13:]]
+    assert next(iter(sampler)) == head[0]  # one-shot
+
+
+def test_iteration_based_resume_replays_the_infinite_stream_exactly():
+    """How a resumed IterBasedTrainLoop continues: mmengine's _InfiniteDataloaderIterator draws the batches already
+    trained on and discards them. With InfiniteResumableSampler (batches across epoch ends, drop_last, never a
+    restart) the batches after the replay are those of the uninterrupted run, with the same per-sample seeds."""
+    from mmengine.runner.loops import _InfiniteDataloaderIterator
+    from torch.utils.data import DataLoader
+
+    from simsiam_mm.datasets import InfiniteResumableSampler
+
+    class Echo:  # a dataset whose sample is (index, its augmentation seed)
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, index) -> tuple[int, int]:
+            return int(index), index.aug_seed
+
+    def batches(replay: int, count: int) -> list[list[tuple[int, int]]]:
+        loader = DataLoader(Echo(), batch_size=4, sampler=InfiniteResumableSampler(Echo(), seed=11),
+                            drop_last=True, collate_fn=list)
+        stream = _InfiniteDataloaderIterator(loader)
+        for _ in range(replay):
+            next(stream)
+        return [next(stream) for _ in range(count)]
+
+    whole = batches(0, 9)  # 36 samples: 3.6 epochs of 10, so batches straddle epoch ends
+    assert batches(5, 4) == whole[5:]
+    assert len({tuple(i for i, _ in b) for b in whole}) > 5
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Atomic checkpoints; truncated checkpoints named on resume
 # ---------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #                                         # builds mmcv if no wheel is offered (measured: 19 min 50 s on 2 cores)
 #   bash tools/install.sh --lite          # light: mmcv-lite (pure Python), no mmdet/mmseg; pretraining, kNN,
 #                                         # linear/SVM probes, converters, publishing (measured: ~1-2 min)
+#   bash tools/install.sh --full          # the same as no flag; over a light venv it upgrades it in place
 #   PIP_FIND_LINKS=/path/to/wheels bash tools/install.sh   # use a prebuilt mmcv wheel where one matches
 #   VENV=/tmp/venv-lite bash tools/install.sh --lite       # the venv's location (default: .venv in the repo root)
 #
@@ -18,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --lite) MODE=lite ;;
     --full) MODE=full ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "tools/install.sh: unknown option '$arg' (use --lite, --full or --help)" >&2; exit 2 ;;
   esac
 done
@@ -33,8 +34,9 @@ if [ "$MODE" = lite ] && "${PIP[@]}" show -q mmcv 2>/dev/null; then
        "e.g. VENV=/tmp/venv-lite bash tools/install.sh --lite" >&2
   exit 1
 elif [ "$MODE" = full ] && "${PIP[@]}" show -q mmcv-lite 2>/dev/null; then
-  echo "[install] $VENV has mmcv-lite (a --lite install): the full install needs its own venv, e.g. VENV=.venv" >&2
-  exit 1
+  # Upgrading a light venv: mmcv-lite's files go first, so that mmcv with its ops does not land on top of them.
+  echo "[install] $VENV has mmcv-lite (a --lite install): upgrading it to the full install (mmcv-lite removed first)"
+  "${PIP[@]}" uninstall -q -y mmcv-lite
 fi
 
 # Run "$@" in the background, printing the elapsed time every 30 s with the expected duration; its output goes to a

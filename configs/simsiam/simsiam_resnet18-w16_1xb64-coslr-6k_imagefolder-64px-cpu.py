@@ -39,7 +39,7 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=0,  # a batch is an index into memory
     drop_last=True,
-    sampler=dict(type='ResumableSampler', shuffle=True),
+    sampler=dict(type='InfiniteResumableSampler', shuffle=True),  # epoch after epoch: the loop counts iterations
     collate_fn=dict(type='default_collate'),
     dataset=dict(type='CachedDataset', dataset=dict(
         type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=cache_pipeline)))
@@ -50,7 +50,9 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=iters)
 auto_scale_lr = dict(base_batch_size=num_gpus * batch_size)
-default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=iters, by_epoch=False))
+default_hooks = dict(logger=dict(interval=100, log_metric_by_epoch=False),
+                     checkpoint=dict(interval=iters, by_epoch=False))
+log_processor = dict(by_epoch=False)  # Iter(train) [ 100/6000], not Epoch(train) [1][100/78]
 # kNN at the training resolution (tools/analysis/learning_evidence.py reads this): train split as the bank.
 knn_pipeline = [
     dict(type='LoadImageFromFile'),

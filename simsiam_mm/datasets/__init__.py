@@ -10,10 +10,17 @@ from .fast_pipeline import (
 from .folder import IMAGE_EXTENSIONS, CustomDataset, ImageNet
 from .lighting import FloatLighting
 from .loading import CheckedLoadImageFromFile, SafeLoadImageFromFile, decode_rgb
-from .samplers import ResumableSampler, SeededIndex, SeedSampleRNG, sample_seed, seed_sample_rngs
+from .samplers import (
+                       InfiniteResumableSampler,
+                       ResumableSampler,
+                       SeededIndex,
+                       SeedSampleRNG,
+                       sample_seed,
+                       seed_sample_rngs,
+)
 
 __all__ = [
     'IMAGE_EXTENSIONS', 'CachedDataset', 'CheckedLoadImageFromFile', 'CustomDataset', 'FastColorJitter',
     'FastGaussianBlur', 'FastLoadImageFromFile', 'FastRandomFlip', 'FastRandomGrayscale', 'FastRandomResizedCrop',
-    'FloatLighting', 'ImageNet', 'ResumableSampler', 'SafeLoadImageFromFile', 'SeededIndex', 'SeedSampleRNG',
-    'decode_rgb', 'sample_seed', 'seed_sample_rngs']
+    'FloatLighting', 'ImageNet', 'InfiniteResumableSampler', 'ResumableSampler', 'SafeLoadImageFromFile',
+    'SeededIndex', 'SeedSampleRNG', 'decode_rgb', 'sample_seed', 'seed_sample_rngs']

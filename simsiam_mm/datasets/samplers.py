@@ -7,6 +7,7 @@ it before any augmentation draws. The augmentation of a sample therefore does no
 (persistent or not) loads it, how many workers or processes there are, or where in the epoch the run was resumed, and
 no generator state needs to be saved or restored.
 """
+import itertools
 import random
 from collections.abc import Iterator
 
@@ -107,9 +108,56 @@ class ResumableSampler(DefaultSampler):
                             'changed since the checkpoint — resume with the same data, or start a new run.')
         self._skip = skip
 
-    def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
-        skip, self._skip = self._skip, 0  # one-shot: later epochs start at 0
+    def epoch_order(self, epoch: int) -> list[int]:
+        """This rank's indices for ``epoch``: ``DefaultSampler``'s order, computed by ``DefaultSampler`` itself."""
+        current, self.epoch = self.epoch, epoch
+        try:
+            return list(super().__iter__())
+        finally:
+            self.epoch = current
+
+    def _tagged(self, indices: list[int], epoch: int) -> Iterator[int]:
         if not self.seed_per_sample:
-            return iter(indices[skip:])
-        return (SeededIndex(i, sample_seed(self.seed, self.epoch, i)) for i in indices[skip:])
+            return iter(indices)
+        return (SeededIndex(i, sample_seed(self.seed, epoch, i)) for i in indices)
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self._skip = self._skip, 0  # one-shot: later epochs start at 0
+        return self._tagged(self.epoch_order(self.epoch)[skip:], self.epoch)
+
+
+@DATA_SAMPLERS.register_module()
+class InfiniteResumableSampler(ResumableSampler):
+    """:class:`ResumableSampler`'s epochs one after another without end: the sampler of iteration-based training.
+
+    mmengine's ``IterBasedTrainLoop`` restarts a finite dataloader when it runs out, with a warning to use an infinite
+    sampler (and a 2 s pause); this stream does not run out. Its epoch ``e`` is :class:`ResumableSampler`'s epoch
+    ``set_epoch() + e``: the same order and, with ``seed_per_sample``, the same per-sample seeds, both functions of
+    (seed, epoch) alone. A resumed ``IterBasedTrainLoop`` draws and discards the batches it already trained on, so it
+    continues at exactly the sample the interrupted run would have trained on next (the seed is checkpointed by
+    :class:`~simsiam_mm.engine.ResumableCheckpointHook`). ``len()`` is one epoch's number of samples, as
+    mmengine's ``InfiniteSampler``; ``resume(skip)`` starts the stream ``skip`` samples in (any ``skip >= 0``).
+
+    Examples:
+        >>> sampler = InfiniteResumableSampler(list(range(4)), seed=0)
+        >>> stream = iter(sampler)
+        >>> first = [next(stream) for _ in range(8)]
+        >>> first[:4] == sampler.epoch_order(0) and first[4:] == sampler.epoch_order(1)
+        True
+    """
+
+    def resume(self, skip: int) -> None:
+        if skip < 0:
+            raise DataError(f'InfiniteResumableSampler.resume: skip={skip} is negative — resume from a checkpoint '
+                            'of this run.')
+        self._skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self._skip = self._skip, 0  # one-shot
+        first_epoch, skip = divmod(skip, self.num_samples) if self.num_samples else (0, 0)
+        return self._stream(self.epoch + first_epoch, skip)
+
+    def _stream(self, first_epoch: int, skip: int) -> Iterator[int]:
+        for epoch in itertools.count(first_epoch):
+            yield from self._tagged(self.epoch_order(epoch)[skip:], epoch)
+            skip = 0

@@ -18,7 +18,7 @@ from mmengine.hooks import LoggerHook
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
-from mmengine.runner import Runner
+from mmengine.runner import IterBasedTrainLoop, Runner
 from torch import nn
 
 from simsiam_mm.checkpoint import load_checked, read_checkpoint, state_dict_of
@@ -33,10 +33,16 @@ ENV_KEYS = ('Python', 'PyTorch', 'CUDA available', 'MMEngine', 'seed', 'Distribu
 
 @HOOKS.register_module()
 class EarlyLoggerHook(LoggerHook):
-    """mmengine's ``LoggerHook`` (same arguments) that also logs after the first iteration, ETA included."""
+    """mmengine's ``LoggerHook`` (same arguments) that also logs after the first iteration, ETA included, and, in an
+    ``IterBasedTrainLoop``, only every ``interval`` iterations (mmengine also logs at iteration ``len(dataloader)``,
+    the end of an "epoch" such a loop does not have)."""
 
     def before_train(self, runner) -> None:
         self._first_iter = runner.iter  # 0, or where a resumed run starts
+        self._iter_based = isinstance(runner.train_loop, IterBasedTrainLoop)
+
+    def end_of_epoch(self, dataloader, batch_idx: int) -> bool:
+        return not getattr(self, '_iter_based', False) and super().end_of_epoch(dataloader, batch_idx)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if runner.iter == getattr(self, '_first_iter', 0) and not self._logs_anyway(runner, batch_idx):
