@@ -171,8 +171,9 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 class Progress:
     """``[i/n] run: ... | elapsed, ETA`` lines: the ETA is the mean time of the finished runs x the runs left."""
 
-    def __init__(self, total: int, write: Callable[[str], None] = print) -> None:
-        self.total, self.done, self.write, self.start = total, 0, write, time.perf_counter()
+    def __init__(self, total: int, write: Callable[[str], None] | None = None) -> None:
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.write = write or (lambda line: print(line, flush=True))
 
     def step(self, message: str) -> None:
         self.done += 1

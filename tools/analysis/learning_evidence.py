@@ -302,6 +302,12 @@ def main(argv: list[str] | None = None) -> dict:
               f'{results["budget_minutes"]:.1f} min (training wall with the {len(timed.history)} kNN pauses: '
               f'{results["train_wall_minutes_with_knn"]:.1f} min; whole script: '
               f'{results["script_wall_minutes"]:.1f} min).']
+    rank = next((h for h in runner.hooks if type(h).__name__ == 'RankMeHook'), None)
+    if rank is not None and rank.diagnosis is not None:  # label-free verdict (docs/label_free.md)
+        results['rankme'] = dict(history=rank.history, diagnosis=rank.diagnosis.to_dict())
+        (out / f'{name}.json').write_text(dump_results(results))
+        lines += ['', f'Label-free (RankMe on {rank.history[-1]["images"]} training images): '
+                  f'{rank.diagnosis.summary()}']
     (out / f'{name}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return results

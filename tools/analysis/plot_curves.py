@@ -1,4 +1,4 @@
-"""Plot a training run's curves (loss, lr and predictor lr, z_std·√d, kNN top-1 when logged) into one PNG.
+"""Plot a training run's curves (loss, lr and predictor lr, z_std·√d, RankMe and kNN top-1 when logged) into one PNG.
 
 Reads mmengine's ``vis_data/scalars.json`` of every run in the work dir (a resumed run adds a timestamped folder; a
 later record of the same step wins), so it needs nothing but the work dir ``tools/train.py`` wrote::
@@ -19,6 +19,7 @@ PANELS = (
     ('loss', [('loss', 'loss')], 'negative cosine similarity'),
     ('learning rate', [('lr', 'lr (encoder)'), ('predictor_lr', 'predictor lr')], 'lr'),
     ('collapse score', [('z_std_x_sqrt_d', 'z_std·√d')], '≈1 healthy, →0 collapsed'),
+    ('effective rank (RankMe)', [('rankme/backbone', 'backbone'), ('rankme/z', 'z')], 'RankMe (1: collapsed)'),
     ('kNN', [('knn/top1', 'top-1'), ('knn/top5', 'top-5')], 'accuracy (%)'),
 )
 
@@ -63,6 +64,8 @@ def plot(series: dict[str, list[tuple[int, float]]], out: Path, title: str) -> l
         for key, label in keys:
             steps, values = zip(*series[key])
             ax.plot(steps, values, marker='.' if len(steps) < 30 else None, label=label)
+        if name.startswith('effective rank'):
+            ax.set_yscale('log')
         if name == 'collapse score':
             ax.axhline(1.0, color='grey', lw=0.8, ls='--')
             ax.set_ylim(0, max(1.2, 1.1 * max(v for k, _ in keys for _, v in series[k])))
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
                  '(its config needs a LocalVisBackend, the default)')
     series = load_scalars(files)
     if not any(key in series for _, keys, _ in PANELS for key, _ in keys):
-        sys.exit(f'{files[-1]}: error: none of loss, lr, predictor_lr, z_std_x_sqrt_d, knn/top1 is logged there')
+        sys.exit(f'{files[-1]}: error: none of the plotted keys (loss, lr, z_std_x_sqrt_d, rankme/*, knn/top1) '
+                 'is logged there')
     out = Path(args.out) if args.out else work_dir / 'curves.png'
     plotted = plot(series, out, f'{work_dir.resolve().name} ({len(files)} run(s))')
     last = max(step for key in plotted for step, _ in series[key])

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise ConfigError(f'--iters {args.iters}: too short for a warm-up and a cosine schedule — use >= 10.')
     if not args.dry_run:
         images = sweep.check_image_folder(data_root)
-        print(f'{data_root}: {images} training images; {len(runs)} runs of {args.iters} iterations')
+        print(f'{data_root}: {images} training images; {len(runs)} runs of {args.iters} iterations', flush=True)
     base = load_config(str(REPO / args.config if not Path(args.config).exists() else args.config))
     knn = None
     if args.knn_data:
