@@ -88,13 +88,18 @@ def check_image_folder(root: Path, prefix: str = 'train') -> int:
 
 
 def run_config(base: Config, run: SweepRun, data_root: str, iters: int, rank_images: int = 1024,
-               knn: dict | None = None) -> Config:
+               knn: dict | None = None, gpus: int = 0) -> Config:
     """The recipe ``base`` with ``run``'s changes, ``iters`` iterations, RankMe at the end (and kNN with ``knn``:
-    ``dict(data_root=..., train_prefix=..., val_prefix=..., num_per_class_train=..., num_per_class_val=...)``)."""
+    ``dict(data_root=..., train_prefix=..., val_prefix=..., num_per_class_train=..., num_per_class_val=...)``).
+    On ``gpus`` > 1 processes the batch per process stays and the lr grows linearly with the total batch, the
+    recipe's rule (lr = 0.5 x total batch / 256)."""
     cfg = Config(base.to_dict())
     cfg.merge_from_dict(run.options)
     cfg.train_dataloader.dataset.dataset.data_root = data_root
-    cfg.optim_wrapper.optimizer.lr = base.optim_wrapper.optimizer.lr * run.lr_factor
+    scale = max(1, gpus)
+    cfg.optim_wrapper.optimizer.lr = base.optim_wrapper.optimizer.lr * run.lr_factor * scale
+    if 'auto_scale_lr' in cfg:
+        cfg.auto_scale_lr.base_batch_size = cfg.train_dataloader.batch_size * scale
     warmup = max(1, iters // 10)
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup),

@@ -30,6 +30,8 @@ RECIPE = 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-c
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
     from simsiam_mm.errors import add_debug_flag
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data-root', required=True, help='folder holding train/<any>/<images> (no labels needed)')
@@ -48,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--knn-per-class-train', type=int, default=200, help='bank images per class')
     p.add_argument('--knn-per-class-val', type=int, default=100, help='query images per class')
     p.add_argument('--tag', default='', help='a label written in the CSV (e.g. the dataset name)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='applied to every run (key=value), e.g. '
+                   'optim_wrapper.dtype=float32 where bfloat16 is slow')
     add_debug_flag(p)
     return p.parse_args(argv)
 
@@ -55,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes)
-    from simsiam_mm.engine.config_check import load_config
+    from simsiam_mm.engine.config_check import load_config, merge_options
     from simsiam_mm.errors import ConfigError
     from simsiam_mm.evaluation import sweep
     data_root = Path(args.data_root).resolve()
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not args.dry_run:
         images = sweep.check_image_folder(data_root)
         print(f'{data_root}: {images} training images; {len(runs)} runs of {args.iters} iterations', flush=True)
-    base = load_config(str(REPO / args.config if not Path(args.config).exists() else args.config))
+    base = merge_options(load_config(str(REPO / args.config if not Path(args.config).exists() else args.config)),
+                         args.cfg_options)
     knn = None
     if args.knn_data:
         knn = dict(data_root=str(Path(args.knn_data).resolve()), val_prefix=args.knn_val_prefix,
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for run, run_dir, cfg_path, cmd in plans:
         run_dir.mkdir(parents=True, exist_ok=True)
-        sweep.run_config(base, run, str(data_root), args.iters, args.rank_images, knn).dump(str(cfg_path))
+        sweep.run_config(base, run, str(data_root), args.iters, args.rank_images, knn,
+                         args.gpus).dump(str(cfg_path))
         if args.gpus > 0:
             print(f'# {run.name}: {run.note}\n{shlex.join(cmd)}')
             continue
