@@ -142,7 +142,7 @@ def plot_spectra(spectra: dict[str, list[float]], path: str | Path, title: str =
         s = torch.as_tensor(sigma, dtype=torch.float64)
         top = float(s[0]) if len(s) and s[0] > 0 else 1.0
         ax.semilogy(range(1, len(s) + 1), (s / top).clamp_min(1e-12).tolist(),
-                    label=f'{name} (RankMe {effective_rank(sigma=s):.1f} / {len(s)})')
+                    label=f'{name} (RankMe {effective_rank(sigma=s):.1f} of at most {len(s)})')
     ax.set(xlabel='k', ylabel='σ_k / σ_1', title=title or 'singular-value spectrum')
     ax.set_xscale('log')
     ax.grid(alpha=0.3, which='both')

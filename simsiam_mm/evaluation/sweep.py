@@ -225,3 +225,25 @@ def plot_sweep_spectra(rows: list[dict], path: Path, key: str = 'backbone') -> N
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_score_vs_knn(rows: list[dict], path: Path, title: str = '') -> None:
+    """Validation: each label-free number (x) against kNN top-1 (y), one panel each, Spearman's rho in the title."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(4.2 * len(SCORES), 3.6))
+    for ax, key in zip(axes, SCORES):
+        pts = [(r[key], r['knn_top1'], r) for r in rows if r.get(key) is not None and r.get('knn_top1') is not None]
+        rho = spearman([p[0] for p in pts], [p[1] for p in pts]) if len(pts) > 2 else float('nan')
+        for x, y, r in pts:
+            ax.scatter(x, y, marker='x' if r.get('bad') else 'o', color='tab:red' if r.get('bad') else 'tab:blue')
+            ax.annotate(r['run'], (x, y), fontsize=6, xytext=(2, 2), textcoords='offset points')
+        ax.set(xlabel=key, ylabel='kNN top-1 (%)', title=f'{key}: Spearman ρ = {rho:.2f}')
+        if key.startswith('rank'):
+            ax.set_xscale('log')
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(table + f'\nChosen: {best["run"]} ({best["note"]}), RankMe of the backbone {best["rank_backbone"]:.1f}; '
           f'its config: {chosen} (set train_cfg.max_iters and the schedule for the long run).')
     if knn:
-        for key in ('rank_backbone', 'rank_z', 'z_std_x_sqrt_d'):
+        sweep.plot_score_vs_knn(rows, out / 'score_vs_knn.png', f'{args.tag or data_root.name}: {args.iters} it.')
+        for key in sweep.SCORES:
             pairs = [(r[key], r['knn_top1']) for r in rows if r[key] is not None and r['knn_top1'] is not None]
             rho = sweep.spearman(*zip(*pairs)) if len(pairs) > 2 else float('nan')
             print(f'Spearman rho({key}, kNN top-1) over {len(pairs)} runs: {rho:.3f}')
