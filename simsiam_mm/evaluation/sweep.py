@@ -68,6 +68,10 @@ def build_grid(grid: str = 'star') -> list[SweepRun]:
                       'model.data_preprocessor.jitter_prob': 0.0, 'model.data_preprocessor.gray_prob': 0.0},
                      bad=True),
         ]
+        good, bad = runs[:7], runs[7:]  # interleaved: a cut-short validation still has both kinds
+        order = ['bad-no-stop-gradient', 'bad-lr-x10', 'bad-no-predictor', 'bad-no-augmentation', 'bad-lr-x0.1']
+        bad.sort(key=lambda r: order.index(r.name))
+        runs = [r for pair in zip(good, bad + [None] * 2) for r in pair if r is not None]
     elif grid != 'star':
         raise ValueError(f'build_grid: unknown grid {grid!r} (star, validation)')
     return runs
