@@ -154,3 +154,13 @@ def test_training_log_shows_rank_beside_collapse_score(two_run_sweep):
                for ln in p.read_text().splitlines()]
     assert any('rankme/backbone' in s and 'rankme/z' in s for s in scalars)
     assert any('z_std_x_sqrt_d' in s for s in scalars)
+
+
+def test_progress_eta_counts_trained_runs_only():
+    from simsiam_mm.evaluation.sweep import Progress
+    lines = []
+    p = Progress(4, write=lines.append)
+    p.step('reused')  # a reused run costs nothing: no estimate yet
+    p.step('trained', seconds=120.0)
+    assert lines[0].startswith('[1/4] reused') and 'ETA nan' in lines[0]
+    assert lines[1].startswith('[2/4] trained') and 'ETA 4.0 min' in lines[1]  # 2 runs left x 2 min

@@ -178,16 +178,21 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 class Progress:
-    """``[i/n] run: ... | elapsed, ETA`` lines: the ETA is the mean time of the finished runs x the runs left."""
+    """``[i/n] run: ... | elapsed, ETA`` lines: the ETA is the mean time of the runs trained so far (reused runs
+    cost nothing) x the runs left."""
 
     def __init__(self, total: int, write: Callable[[str], None] | None = None) -> None:
-        self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.total, self.done, self.trained, self.seconds = total, 0, 0, 0.0
+        self.start = time.perf_counter()
         self.write = write or (lambda line: print(line, flush=True))
 
-    def step(self, message: str) -> None:
+    def step(self, message: str, seconds: float = 0.0) -> None:
+        """One run finished; ``seconds``: its training time (0 for a reused run)."""
         self.done += 1
+        if seconds > 0:
+            self.trained, self.seconds = self.trained + 1, self.seconds + seconds
+        eta = self.seconds / self.trained * (self.total - self.done) if self.trained else float('nan')
         elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
         self.write(f'[{self.done}/{self.total}] {message} | elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min')
 
 

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f'# {run.name}: {run.note}\n{shlex.join(cmd)}')
             continue
         row = dict(tag=args.tag, run=run.name, note=run.note, bad=run.bad, status='ok', seconds=0.0)
-        if args.force or not (run_dir / 'rankme.json').is_file():
+        trained = args.force or not (run_dir / 'rankme.json').is_file()
+        if trained:
             start = time.perf_counter()
             with open(run_dir / 'train.out', 'w') as log:
                 rc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         knn_txt = f', kNN {row["knn_top1"]:.2f}' if row.get('knn_top1') is not None else ''
         progress.step(f'{run.name}: {row["status"]}, RankMe backbone {row["rank_backbone"] or 0:.1f}, z '
                       f'{row["rank_z"] or 0:.1f}, z_std*sqrt(d) {row["z_std_x_sqrt_d"] or 0:.3f}, '
-                      f'{row["diagnosis"]}{knn_txt} ({row["seconds"] / 60:.1f} min)')
+                      f'{row["diagnosis"]}{knn_txt} ({row["seconds"] / 60:.1f} min)', row['seconds'] if trained else 0)
     if args.gpus > 0:
         print(f'# then: python tools/analysis/sweep.py --data-root {args.data_root} --work-dir {args.work_dir} '
               f'--iters {args.iters}   (reads the finished runs, ranks them, writes the table)')
