@@ -22,6 +22,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from simsiam_mm.errors import DataError, MissingPathError
+from simsiam_mm.evaluation.rank import diagnose
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 SCORES = ('rank_backbone', 'rank_z', 'z_std_x_sqrt_d')  # the label-free numbers a run reports; the first ranks
@@ -141,7 +142,8 @@ def read_result(work_dir: Path) -> dict:
         last = rank['history'][-1]
         out.update(rank_backbone=last['rank_backbone'], rank_z=last['rank_z'], dim_z=last['dim_z'],
                    dim_backbone=last['dim_backbone'], z_std_x_sqrt_d=last['z_std_x_sqrt_d'],
-                   diagnosis=rank['diagnosis']['state'], spectra=rank['spectra'])
+                   diagnosis=diagnose(last['rank_z'], last['dim_z'], last['z_std_x_sqrt_d']).state,  # current rule
+                   spectra=rank['spectra'])
     for scalars in sorted(work_dir.glob('*/vis_data/scalars.json')):
         for line in scalars.read_text().splitlines():
             if '"knn/top1"' in line:
