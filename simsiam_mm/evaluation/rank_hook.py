@@ -36,7 +36,7 @@ class RankMeHook(Hook):
         batch_size: images per forward pass.
     """
 
-    priority = 'LOW'  # after CollapseMonitorHook, before LoggerHook's flush does not matter: we log our own step
+    priority = 'LOW'  # after the loss-side hooks; it logs at its own step, so the LoggerHook order is free
 
     def __init__(self, interval: int = 500, num_images: int = 1024, batch_size: int = 256) -> None:
         if interval < 1 or num_images < 2:
