@@ -20,6 +20,7 @@ CURVE_PANELS = (
     ('loss', [('loss', 'loss')], 'negative cosine similarity'),
     ('learning rate', [('lr', 'lr (encoder)'), ('predictor_lr', 'predictor lr')], 'lr'),
     ('collapse score', [('z_std_x_sqrt_d', 'z_std·√d')], '≈1 healthy, →0 collapsed'),
+    ('effective rank (RankMe)', [('rankme/backbone', 'backbone'), ('rankme/z', 'z')], 'RankMe (1: collapsed)'),
     ('kNN', [('knn/top1', 'top-1'), ('knn/top5', 'top-5')], 'accuracy (%)'),
 )
 
@@ -48,6 +49,8 @@ def training_curves(series: dict[str, list[tuple[int, float]]], out: Path, title
         for key, label in keys:
             steps, values = zip(*series[key])
             ax.plot(steps, values, marker='.' if len(steps) < 30 else None, label=label)
+        if name.startswith('effective rank'):
+            ax.set_yscale('log')
         if name == 'collapse score':
             ax.axhline(1.0, color='grey', lw=0.8, ls='--')
             ax.set_ylim(0, max(1.2, 1.1 * max(v for k, _ in keys for _, v in series[k])))

@@ -33,6 +33,7 @@ TRAIN, TEST = 'tools/train.py', 'tools/test.py'
 KNN, SVM = 'tools/analysis/knn_eval.py', 'tools/analysis/voc_svm.py'
 EVIDENCE, KIT = 'tools/analysis/learning_evidence.py', 'tools/kit/build_kit.py'
 CPU_RECIPE = REPO / 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py'
+SWEEP = 'tools/analysis/sweep.py'
 CONV = 'tools/model_converters/'
 DOWNSTREAM, PREPARE = 'tools/benchmarks/train_downstream.py', 'tools/data/prepare_cifar10.py'
 VOC12AUG = 'benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
@@ -385,6 +386,19 @@ def _(c):
 @case('knn_eval.py with a wrong --val-prefix')
 def _(c):
     return Case([KNN, str(c.cfg), str(c.mid), '--data-root', str(c.cifar), '--val-prefix', 'nope'], 'nope')
+
+
+@case('sweep.py with a missing --data-root')
+def _(c):
+    return Case([SWEEP, '--data-root', str(c.tmp / 'no_sweep_images'), '--work-dir', str(c.tmp / 'sweep_a')],
+                'no_sweep_images', absent=[c.tmp / 'sweep_a'])
+
+
+@case('sweep.py with an empty --data-root')
+def _(c):
+    (c.tmp / 'sweep_empty' / 'train' / 'x').mkdir(parents=True, exist_ok=True)
+    return Case([SWEEP, '--data-root', str(c.tmp / 'sweep_empty'), '--work-dir', str(c.tmp / 'sweep_b')],
+                'sweep_empty', absent=[c.tmp / 'sweep_b'])
 
 
 @case('knn_eval.py with a missing checkpoint')

@@ -61,3 +61,10 @@ knn_pipeline = [
     dict(type='Resize', scale=image_size, backend='pillow'),
     dict(type='PackInputs'),
 ]
+# Label-free health (docs/label_free.md): RankMe of the backbone and of z on 1,024 training images every 500
+# iterations, logged beside z_std·√d, and a diagnosis (healthy / dimensional / complete collapse) at the end.
+custom_hooks = [
+    dict(type='CollapseMonitorHook', threshold=0.1, patience=20),
+    dict(type='NonFiniteLossHook'),
+    dict(type='RankMeHook', interval=500, num_images=1024),
+]

@@ -234,6 +234,11 @@ def main(argv: list[str] | None = None) -> dict:
     series = columns(recorder.rows, dict(iter=None, loss=5, z_std_x_sqrt_d=4, train_seconds=3))
     csv_path = write_series(Path(args.series_dir or out) / f'{name}.csv', series)
     results.update(figure='learning_evidence', series=series_entry(csv_path, out))
+    rank = next((h for h in runner.hooks if type(h).__name__ == 'RankMeHook'), None)
+    rankme = None if rank is None or rank.diagnosis is None else dict(  # label-free verdict (docs/label_free.md)
+        history=rank.history, diagnosis=rank.diagnosis.to_dict())
+    if rankme is not None:
+        results['rankme'] = rankme
     (out / f'{name}.json').write_text(json.dumps(results, indent=1) + '\n')
     learning_evidence(results, series, out / f'{name}.png')
     lines = [f'Command: `{results["command"]}`.', '', f'Setting: {results["setting"]}.', '',
@@ -251,6 +256,9 @@ def main(argv: list[str] | None = None) -> dict:
               f'{results["budget_minutes"]:.1f} min (training wall with the {len(knn.history)} kNN pauses: '
               f'{results["train_wall_minutes_with_knn"]:.1f} min; whole script: '
               f'{results["script_wall_minutes"]:.1f} min).']
+    if rankme is not None:
+        lines += ['', f'Label-free (RankMe on {rank.history[-1]["images"]} training images): '
+                  f'{rank.diagnosis.summary()}']
     (out / f'{name}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return results

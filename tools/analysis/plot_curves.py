@@ -1,5 +1,5 @@
-"""Plot a training run's curves (loss, lr and predictor lr, z_std·√d, kNN top-1 when logged) into one PNG, or redraw
-the figure of an analysis tool's summary JSON from the files it wrote.
+"""Plot a training run's curves (loss, lr and predictor lr, z_std·√d, RankMe, kNN top-1 when logged) into one
+PNG, or redraw the figure of an analysis tool's summary JSON from the files it wrote.
 
 Reads mmengine's ``vis_data/scalars.json`` of every run in the work dir (a resumed run adds a timestamped folder; a
 later record of the same step wins), so it needs nothing but the work dir ``tools/train.py`` wrote::
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
                                'wrote (its config needs a LocalVisBackend, the default)')
     series = load_scalars(files)
     if not any(key in series for _, keys, _ in CURVE_PANELS for key, _ in keys):
-        raise DataError(f'{files[-1]}: none of loss, lr, predictor_lr, z_std_x_sqrt_d, knn/top1 is logged there')
+        raise DataError(f'{files[-1]}: none of loss, lr, predictor_lr, z_std_x_sqrt_d, rankme/*, knn/top1 is logged '
+                        'there')
     out = Path(args.out) if args.out else work_dir / 'curves.png'
     plotted = training_curves(series, out, f'{work_dir.resolve().name} ({len(files)} run(s))')
     last = max(step for key in plotted for step, _ in series[key])
