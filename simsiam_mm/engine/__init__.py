@@ -1,9 +1,10 @@
 from .hooks import CollapseMonitorHook, NonFiniteLossHook
+from .loops import AlternationLoop
 from .optim import AutocastOptimWrapper, SimSiamOptimWrapperConstructor
 from .pretrained import CheckedPretrainedInit
 from .resume import ResumableCheckpointHook
 from .runner import CPUDistributedDataParallel, EarlyLoggerHook, SimSiamRunner
 
-__all__ = ['AutocastOptimWrapper', 'CheckedPretrainedInit', 'CollapseMonitorHook', 'CPUDistributedDataParallel',
-           'EarlyLoggerHook', 'NonFiniteLossHook', 'ResumableCheckpointHook', 'SimSiamOptimWrapperConstructor',
-           'SimSiamRunner']
+__all__ = ['AlternationLoop', 'AutocastOptimWrapper', 'CheckedPretrainedInit', 'CollapseMonitorHook',
+           'CPUDistributedDataParallel', 'EarlyLoggerHook', 'NonFiniteLossHook', 'ResumableCheckpointHook',
+           'SimSiamOptimWrapperConstructor', 'SimSiamRunner']
