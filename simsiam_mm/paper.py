@@ -10,6 +10,8 @@ The values are those filed in issue 24 from the paper's full text; docs/ablation
 """
 from dataclasses import dataclass
 
+from simsiam_mm.errors import ConfigError
+
 # The linear probe of the paper's protocol (Sec. 4 / Appendix: LARS, batch 4096, 90 epochs), used to score runs at
 # the ImageNet budget. One constant: configs/benchmarks/ may move (one line to change here).
 LINEAR_PROBE = 'configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
@@ -22,11 +24,12 @@ SHORT_32PX = 'simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-32px-cpu.py'
 _CIFAR_ROOT = 'train_dataloader.dataset.data_root'
 
 # The budgets: the recipe a row is merged onto, what the runner changes in it, where the data root goes, the
-# evaluation ('knn': arguments of tools/analysis/knn_eval.py; 'linear': LINEAR_PROBE), Table 2's batch grid,
+# evaluation ('knn': arguments of tools/analysis/knn_eval.py; 'linear': LINEAR_PROBE), the recipe's total batch and
+# Table 2's batch grid,
 # Appendix B's dimensions (paper d; scaled by the recipe's d / 2048) and the training images (Sec. 5.2's memory).
 BUDGETS: dict[str, dict] = {
     'smoke': dict(
-        config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch_sizes=(4, 8), dims=(256, 2048),
+        config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch=8, batch_sizes=(4, 8), dims=(256, 2048),
         num_train=32, eval='knn',
         options={'train_dataloader.dataset.indices': 32, 'train_dataloader.batch_size': 8,
                  'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
@@ -36,7 +39,7 @@ BUDGETS: dict[str, dict] = {
         note='pipeline check for the tests: ResNet-18-CIFAR at width 8, 4 iterations of batch 8 on 32 images'),
     'cpu-tiny': dict(  # the 32 px short recipe (docs/short_recipe.md) cut to 200 iterations on 6,400 images
         config=SHORT_32PX, data_root='data/cifar10', root_key='train_dataloader.dataset.dataset.data_root',
-        batch_sizes=(32, 64, 128), dims=(512, 1024, 2048), num_train=6400, eval='knn',
+        batch=64, batch_sizes=(32, 64, 128), dims=(512, 1024, 2048), num_train=6400, eval='knn',
         options={'train_dataloader.dataset.dataset.indices': 6400, 'train_cfg.max_iters': 200,
                  'default_hooks.logger.interval': 10, 'default_hooks.checkpoint.interval': 200,
                  'param_scheduler': [
@@ -46,7 +49,7 @@ BUDGETS: dict[str, dict] = {
         note=('the 32 px short CPU recipe (ResNet-18 width 16, d 512, batch 64, images cached, bf16) cut to 200 '
               'iterations (10 warm-up, cosine) on the first 6,400 training images: about a minute per row')),
     'cpu-short': dict(  # the learning-evidence recipe (docs/collapse_evidence.md), cut to 400 iterations
-        config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch_sizes=(16, 32, 64, 128, 256),
+        config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch=32, batch_sizes=(16, 32, 64, 128, 256),
         dims=(256, 512, 1024, 2048), num_train=12800, eval='knn',
         options={'default_hooks.logger.interval': 20, 'model.backbone.base_channels': 16,
                  'model.backbone.stem_channels': 16, 'model.neck.in_channels': 128,
@@ -60,12 +63,13 @@ BUDGETS: dict[str, dict] = {
               'warm-up iterations, then cosine), wd 5e-4: minutes per row on 2 CPU cores')),
     'cifar-800e': dict(
         config='simsiam_resnet18-cifar_1xb512-coslr-800e_cifar10.py', data_root='data/cifar10', root_key=_CIFAR_ROOT,
-        batch_sizes=tuple(PAPER_BATCH), dims=tuple(PAPER_DIM), num_train=50000, eval='knn', options={}, knn=[],
+        batch=512, batch_sizes=tuple(PAPER_BATCH), dims=tuple(PAPER_DIM), num_train=50000, eval='knn', options={},
+        knn=[],
         note="the paper's CIFAR-10 recipe: ResNet-18-CIFAR, 800 epochs at batch 512"),
     'in1k-100e': dict(
         config='simsiam_resnet50_8xb32-coslr-100e_in1k.py', data_root='data/imagenet', root_key=_CIFAR_ROOT,
-        batch_sizes=tuple(PAPER_BATCH), dims=tuple(PAPER_DIM), num_train=1281167, eval='linear', options={},
-        knn=[], note="the paper's ImageNet setting: ResNet-50, 100 epochs at batch 256; scored by the linear probe"),
+        batch=256, batch_sizes=tuple(PAPER_BATCH), dims=tuple(PAPER_DIM), num_train=1281167, eval='linear',
+        options={}, knn=[], note="the paper's ImageNet setting: ResNet-50, 100 epochs at batch 256; the linear probe"),
 }
 COMMON_OPTIONS = {'randomness.seed': 0}  # every row starts from the same weights and batches
 
@@ -104,7 +108,9 @@ TABLES: dict[str, tuple[str, list[Row]]] = {
                                              Row('asym.', 'asymmetric', 64.8),
                                              Row('asym. 2x', 'asymmetric-2x', 67.3)]),
     'sec5.2-steps': ('Sec. 5.2: multi-step alternation (cached targets, k SGD steps each)',
-                     [Row('1-step (= SimSiam)', 'baseline', 68.1), Row('10-step', 'alternation-10', 68.7),
+                     [Row('1-step (= SimSiam)', 'baseline', 68.1),
+                      Row('1-step through the alternation loop (check: = SimSiam)', 'alternation-1', 68.1),
+                      Row('10-step', 'alternation-10', 68.7),
                       Row('100-step', 'alternation-100', 68.9), Row('1-epoch', 'alternation-epoch', 67.0)]),
     'sec5.2-average': ('Sec. 5.2: expectation over augmentations (moving average, m = 0.8)',
                        [Row('SimSiam (predictor)', 'baseline', 68.1),
@@ -121,8 +127,52 @@ TABLES: dict[str, tuple[str, list[Row]]] = {
 
 def rows_of(table: str, budget: dict) -> list[Row]:
     """The rows of a table at a budget (Table 2 and Appendix B take theirs from the budget's grid)."""
-    if table == '2':
-        return [Row(f'batch {b}', 'baseline', PAPER_BATCH.get(b), batch_size=b) for b in budget['batch_sizes']]
-    if table == 'appB':
-        return [Row(f'd = {d}', 'baseline', PAPER_DIM.get(d), out_dim=d) for d in budget['dims']]
+    if table == '2':  # the recipe's own batch is the baseline run itself
+        return [Row(f'batch {b}', 'baseline', PAPER_BATCH.get(b), batch_size=None if b == budget['batch'] else b)
+                for b in budget['batch_sizes']]
+    if table == 'appB':  # d = 2048 is the recipe's own d (the others are scaled relative to it)
+        return [Row(f'd = {d}', 'baseline', PAPER_DIM.get(d), out_dim=None if d == 2048 else d)
+                for d in budget['dims']]
     return TABLES[table][1]
+
+
+# ---------------------------------------------------------------- the paper's rules, applied to a merged config
+def warm_up(cfg, fraction: float) -> None:
+    """A linear warm-up over the first ``fraction`` of the schedule, then the recipe's last (cosine) scheduler."""
+    cosine = cfg.param_scheduler[-1]
+    end, by_epoch = cosine['end'], cosine.get('by_epoch', True)
+    warm = max(1, round(fraction * end))
+    cfg.param_scheduler = [dict(type='LinearLR', start_factor=1e-3, by_epoch=by_epoch, begin=0, end=warm),
+                           dict(cosine, T_max=end - warm, begin=warm)]
+
+
+def set_batch_size(cfg, batch: int, gpus: int) -> None:
+    """Total batch ``batch`` over ``gpus`` processes, lr scaled linearly from the recipe's (whose total batch is
+    ``auto_scale_lr.base_batch_size``), the same number of epochs (an iteration-based schedule is rescaled), SGD at
+    every size and a warm-up for large batches, as in the paper (Sec. 4.3)."""
+    base = cfg.auto_scale_lr.base_batch_size
+    if batch % gpus:
+        raise ConfigError(f'--gpus {gpus}: batch {batch} of Table 2 does not split evenly over the processes')
+    if cfg.optim_wrapper.optimizer.type != 'SGD':
+        raise ConfigError(f'Table 2 uses SGD at every batch size; the recipe has {cfg.optim_wrapper.optimizer.type}')
+    cfg.train_dataloader.batch_size = batch // gpus
+    cfg.optim_wrapper.optimizer.lr = cfg.optim_wrapper.optimizer.lr * batch / base
+    cfg.auto_scale_lr.base_batch_size = batch
+    if 'max_iters' in cfg.train_cfg:  # same epochs: iterations x base / batch
+        scale = base / batch
+        cfg.train_cfg.max_iters = max(1, round(cfg.train_cfg.max_iters * scale))
+        for sched in cfg.param_scheduler:
+            for key in ('begin', 'end', 'T_max'):
+                if key in sched:
+                    sched[key] = max(1, round(sched[key] * scale)) if sched[key] else 0
+        if 'interval' in cfg.default_hooks.checkpoint:
+            cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_iters
+    if batch >= WARMUP_FROM_BATCH:
+        warm_up(cfg, WARMUP_FRACTION)
+
+
+def set_out_dim(cfg, d: int) -> None:
+    """Appendix B: projector output d (the paper's value scaled by the recipe's d / 2048), predictor hidden d/4."""
+    scaled = max(4, round(d * cfg.model.neck.out_channels / 2048))
+    cfg.model.neck.out_channels = scaled
+    cfg.model.head.predictor.update(in_channels=scaled, hid_channels=scaled // 4, out_channels=scaled)

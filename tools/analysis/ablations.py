@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from fnmatch import fnmatch
 from pathlib import Path
 
 from simsiam_mm.paper import (
@@ -31,10 +32,11 @@ from simsiam_mm.paper import (
     COMMON_OPTIONS,
     LINEAR_PROBE,
     TABLES,
-    WARMUP_FRACTION,
-    WARMUP_FROM_BATCH,
     Row,
     rows_of,
+    set_batch_size,
+    set_out_dim,
+    warm_up,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--table', nargs='+', required=True, choices=[*TABLES, 'all'], help="tables to run ('all')")
     p.add_argument('--budget', required=True, choices=list(BUDGETS))
-    p.add_argument('--rows', nargs='+', help='only the runs whose name contains one of these (e.g. baseline)')
+    p.add_argument('--rows', nargs='+', help="only the runs whose name matches one of these globs (e.g. 'compare-*')")
     p.add_argument('--data-root', help="labelled train/ and val class folders (default: the budget's)")
     p.add_argument('--work-dir', default='work_dirs/ablations', help='runs go to WORK_DIR/BUDGET/RUN')
     p.add_argument('--out-dir', help='tables and plots (default: WORK_DIR/BUDGET)')
@@ -54,47 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--dry-run', action='store_true', help='write the merged configs and print the commands only')
     p.add_argument('--force', action='store_true', help='retrain runs that already have a result.json')
     return p.parse_args(argv)
-
-
-def warm_up(cfg, fraction: float) -> None:
-    """A linear warm-up over the first ``fraction`` of the schedule, then the recipe's last (cosine) scheduler."""
-    cosine = cfg.param_scheduler[-1]
-    end, by_epoch = cosine['end'], cosine.get('by_epoch', True)
-    warm = max(1, round(fraction * end))
-    cfg.param_scheduler = [dict(type='LinearLR', start_factor=1e-3, by_epoch=by_epoch, begin=0, end=warm),
-                           dict(cosine, T_max=end - warm, begin=warm)]
-
-
-def set_batch_size(cfg, batch: int, gpus: int) -> None:
-    """Total batch ``batch`` over ``gpus`` processes, lr scaled linearly from the recipe's (whose total batch is
-    ``auto_scale_lr.base_batch_size``), the same number of epochs (an iteration-based schedule is rescaled), SGD at
-    every size and a warm-up for large batches, as in the paper (Sec. 4.3)."""
-    base = cfg.auto_scale_lr.base_batch_size
-    if batch % gpus:
-        raise SystemExit(f'--gpus {gpus}: batch {batch} of Table 2 does not split evenly over the processes')
-    if cfg.optim_wrapper.optimizer.type != 'SGD':
-        raise SystemExit(f'Table 2 uses SGD at every batch size; the recipe has {cfg.optim_wrapper.optimizer.type}')
-    cfg.train_dataloader.batch_size = batch // gpus
-    cfg.optim_wrapper.optimizer.lr = cfg.optim_wrapper.optimizer.lr * batch / base
-    cfg.auto_scale_lr.base_batch_size = batch
-    if 'max_iters' in cfg.train_cfg:  # same epochs: iterations x base / batch
-        scale = base / batch
-        cfg.train_cfg.max_iters = max(1, round(cfg.train_cfg.max_iters * scale))
-        for sched in cfg.param_scheduler:
-            for key in ('begin', 'end', 'T_max'):
-                if key in sched:
-                    sched[key] = max(1, round(sched[key] * scale)) if sched[key] else 0
-        if 'interval' in cfg.default_hooks.checkpoint:
-            cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_iters
-    if batch >= WARMUP_FROM_BATCH:
-        warm_up(cfg, WARMUP_FRACTION)
-
-
-def set_out_dim(cfg, d: int) -> None:
-    """Appendix B: projector output d (the paper's value scaled by the recipe's d / 2048), predictor hidden d/4."""
-    scaled = max(4, round(d * cfg.model.neck.out_channels / 2048))
-    cfg.model.neck.out_channels = scaled
-    cfg.model.head.predictor.update(in_channels=scaled, hid_channels=scaled // 4, out_channels=scaled)
 
 
 def set_num_views(cfg, num_views: int, row: Row) -> None:
@@ -112,6 +73,8 @@ def set_num_views(cfg, num_views: int, row: Row) -> None:
 def row_config(budget: dict, row: Row, data_root: str, gpus: int):
     """The budget's recipe with the row's delta merged in: the config the run trains."""
     from mmengine.config import Config
+
+    from simsiam_mm.registry import MODELS
     cfg = Config.fromfile(str(RECIPES / budget['config']))
     delta = Config.fromfile(str(ABLATIONS / f'{row.config}.py')).to_dict()
     num_views, warmup = delta.pop('num_views', None), delta.pop('warmup_fraction', None)
@@ -121,8 +84,8 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int):
     if model.neck.get('in_channels', 0) is None:  # a comparison method's neck: the backbone's width
         model.neck.in_channels = Config.fromfile(str(RECIPES / budget['config'])).model.neck.in_channels
         model.neck.in_channels = budget['options'].get('model.neck.in_channels', model.neck.in_channels)
-    if model.type.startswith('mmpretrain.') and '.' not in model.data_preprocessor.type:
-        model.data_preprocessor.type = 'simsiam_mm.' + model.data_preprocessor.type  # built in mmpretrain's scope
+    if model.type.startswith('mmpretrain.') and model.data_preprocessor.type in MODELS.module_dict:
+        model.data_preprocessor.type = 'simsiam_mm.' + model.data_preprocessor.type  # ours, built in mmpretrain's
     if 'memory_size' in model and model.memory_size is None:  # Sec. 5.2: one row per training image
         model.memory_size = budget['num_train']
     if 'auto_scale_lr' in delta:  # the row's own lr at its own batch (mmpretrain's rule): scale to ours
@@ -282,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, dict] = {}
     for table in tables:
-        rows = [r for r in rows_of(table, budget) if not args.rows or any(s in r.run for s in args.rows)]
+        rows = [r for r in rows_of(table, budget) if not args.rows or any(fnmatch(r.run, s) for s in args.rows)]
         results, start = [], time.perf_counter()
         for row in rows:
             run_dir = (root / row.run).resolve()
