@@ -37,17 +37,19 @@ BUDGETS: dict[str, dict] = {
                  'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64, 'model.neck.hid_channels': 64},
         knn=['--num-per-class-train', '2', '--num-per-class-val', '2', '--num-workers', '0'],
         note='pipeline check for the tests: ResNet-18-CIFAR at width 8, 4 iterations of batch 8 on 32 images'),
-    'cpu-tiny': dict(  # the 32 px short recipe (docs/short_recipe.md) cut to 200 iterations on 6,400 images
+    'cpu-tiny': dict(  # the 32 px short recipe (docs/short_recipe.md) at width 8, 100 iterations on 3,200 images
         config=SHORT_32PX, data_root='data/cifar10', root_key='train_dataloader.dataset.dataset.data_root',
-        batch=64, batch_sizes=(32, 64, 128), dims=(512, 1024, 2048), num_train=6400, eval='knn',
-        options={'train_dataloader.dataset.dataset.indices': 6400, 'train_cfg.max_iters': 200,
-                 'default_hooks.logger.interval': 10, 'default_hooks.checkpoint.interval': 200,
+        batch=64, batch_sizes=(32, 64, 128), dims=(512, 1024, 2048), num_train=3200, eval='knn',
+        options={'train_dataloader.dataset.dataset.indices': 3200, 'train_cfg.max_iters': 100,
+                 'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64,
+                 'default_hooks.logger.interval': 10, 'default_hooks.checkpoint.interval': 100,
                  'param_scheduler': [
-                     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=10),
-                     dict(type='CosineAnnealingLR', T_max=190, by_epoch=False, begin=10, end=200)]},
+                     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=5),
+                     dict(type='CosineAnnealingLR', T_max=95, by_epoch=False, begin=5, end=100)]},
         knn=['--num-per-class-train', '100', '--num-per-class-val', '100', '--num-workers', '0'],
-        note=('the 32 px short CPU recipe (ResNet-18 width 16, d 512, batch 64, images cached, bf16) cut to 200 '
-              'iterations (10 warm-up, cosine) on the first 6,400 training images: about a minute per row')),
+        note=('the 32 px short CPU recipe (ResNet-18, d 512, batch 64, images cached, bf16) at width 8, cut to 100 '
+              'iterations (5 warm-up, cosine) on the first 3,200 training images: what a 2-core machine shared by '
+              'many jobs can run per row')),
     'cpu-short': dict(  # the learning-evidence recipe (docs/collapse_evidence.md), cut to 400 iterations
         config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch=32, batch_sizes=(16, 32, 64, 128, 256),
         dims=(256, 512, 1024, 2048), num_train=12800, eval='knn',

@@ -73,8 +73,8 @@ class AlternationLoop(IterBasedTrainLoop):
         model.train()
         out = []
         for batch in batches:
-            data = model.data_preprocessor(batch, True)  # once: the views the targets and the step share
-            with self.runner.optim_wrapper.optim_context(model):  # the step's precision (e.g. bf16 autocast)
+            with self.runner.optim_wrapper.optim_context(model):  # as BaseModel.train_step (e.g. bf16 autocast)
+                data = model.data_preprocessor(batch, True)  # once: the views the targets and the step share
                 data['targets'] = model.compute_targets(data['inputs'])  # η = F_θt(x_v), 2xNxd, no grad
             out.append(data)
         return out
