@@ -37,19 +37,21 @@ BUDGETS: dict[str, dict] = {
                  'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64, 'model.neck.hid_channels': 64},
         knn=['--num-per-class-train', '2', '--num-per-class-val', '2', '--num-workers', '0'],
         note='pipeline check for the tests: ResNet-18-CIFAR at width 8, 4 iterations of batch 8 on 32 images'),
-    'cpu-tiny': dict(  # the 32 px short recipe (docs/short_recipe.md) at width 8, 100 iterations on 3,200 images
+    'cpu-tiny': dict(  # the 32 px short recipe (docs/short_recipe.md) at width 8 and batch 32, 50 iterations
         config=SHORT_32PX, data_root='data/cifar10', root_key='train_dataloader.dataset.dataset.data_root',
-        batch=64, batch_sizes=(32, 64, 128), dims=(512, 1024, 2048), num_train=3200, eval='knn',
-        options={'train_dataloader.dataset.dataset.indices': 3200, 'train_cfg.max_iters': 100,
+        batch=32, batch_sizes=(16, 32, 64), dims=(512, 1024, 2048), num_train=1600, eval='knn',
+        options={'train_dataloader.dataset.dataset.indices': 1600, 'train_cfg.max_iters': 50,
+                 'train_dataloader.batch_size': 32, 'optim_wrapper.optimizer.lr': 0.5 * 32 / 256,
+                 'auto_scale_lr.base_batch_size': 32,
                  'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64,
-                 'default_hooks.logger.interval': 10, 'default_hooks.checkpoint.interval': 100,
+                 'default_hooks.logger.interval': 5, 'default_hooks.checkpoint.interval': 50,
                  'param_scheduler': [
-                     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=5),
-                     dict(type='CosineAnnealingLR', T_max=95, by_epoch=False, begin=5, end=100)]},
+                     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=3),
+                     dict(type='CosineAnnealingLR', T_max=47, by_epoch=False, begin=3, end=50)]},
         knn=['--num-per-class-train', '100', '--num-per-class-val', '100', '--num-workers', '0'],
-        note=('the 32 px short CPU recipe (ResNet-18, d 512, batch 64, images cached, bf16) at width 8, cut to 100 '
-              'iterations (5 warm-up, cosine) on the first 3,200 training images: what a 2-core machine shared by '
-              'many jobs can run per row')),
+        note=('the 32 px short CPU recipe (ResNet-18, d 512, images cached, bf16) at width 8 and batch 32 (lr '
+              '0.0625), cut to 50 iterations (3 warm-up, cosine) on the first 1,600 training images: what a 2-core '
+              'machine at load ~27 runs in minutes per row')),
     'cpu-short': dict(  # the learning-evidence recipe (docs/collapse_evidence.md), cut to 400 iterations
         config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch=32, batch_sizes=(16, 32, 64, 128, 256),
         dims=(256, 512, 1024, 2048), num_train=12800, eval='knn',

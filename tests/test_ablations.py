@@ -138,18 +138,20 @@ def dry_run(tmp_path_factory) -> tuple[Path, str]:
 def test_dry_run_prints_train_and_knn_commands(dry_run):
     root, stdout = dry_run
     runs = sorted(p.name for p in root.iterdir())
-    assert len(runs) == 25 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
+    assert len(runs) == 23 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
                                 'baseline-dim256', 'compare-byol'} <= set(runs)
+    assert 'baseline-batch8' not in runs and 'baseline-dim2048' not in runs  # the recipe's own: the baseline run
     for run in runs:
         assert f'tools/train.py {root.resolve() / run / run}.py --work-dir' in stdout
     # rows of fig2, 1, 2, 3, sec4.5, sec4.6, sec5.2-steps, sec5.2-average, appB, 4
     assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3 + 5 + 4 + 2 + 5
     cfg = {run: Config.fromfile(str(root / run / f'{run}.py')) for run in runs}
     quick = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'))
-    lr = {b: cfg[f'baseline-batch{b}'].optim_wrapper.optimizer.lr for b in (4, 8)}
+    lr = {4: cfg['baseline-batch4'].optim_wrapper.optimizer.lr, 8: cfg['baseline'].optim_wrapper.optimizer.lr}
     assert lr[4] == pytest.approx(quick.optim_wrapper.optimizer.lr * 4 / 32)  # lr = base x B / 256
     assert lr[8] == pytest.approx(2 * lr[4])
-    assert {cfg[f'baseline-batch{b}'].optim_wrapper.optimizer.type for b in (4, 8)} == {'SGD'}  # never LARS
+    assert cfg['baseline-batch4'].train_dataloader.batch_size == 4
+    assert {cfg[r].optim_wrapper.optimizer.type for r in ('baseline-batch4', 'baseline')} == {'SGD'}  # never LARS
     # Appendix B: d scaled by the recipe's d / 2048 (the quick recipe has d = 2048), predictor hidden d / 4
     head, neck = cfg['baseline-dim256'].model.head.predictor, cfg['baseline-dim256'].model.neck
     assert (neck.out_channels, head.in_channels, head.hid_channels, head.out_channels) == (256, 256, 64, 256)

@@ -135,3 +135,18 @@ def test_comparison_methods_come_from_mmpretrain_registry(row, algorithm, parts)
     assert type(built) is MMPRETRAIN_MODELS.get(algorithm)
     assert type(built.neck).__name__ == parts[0] and type(built.head).__name__ == parts[1]
     assert type(built.neck).__module__.startswith('mmpretrain.models.')
+
+
+@pytest.mark.slow
+def test_alternation_loop_with_one_step_trains_as_simsiam(cifar10_root, tmp_path):
+    """Through the Runner: 2 iterations with AlternationLoop(steps=1) end at SimSiam's weights (same batches)."""
+    from conftest import pretrain, tiny_pretrain_cfg
+    weights = {}
+    for name, model_type, loop in [('simsiam', 'SimSiam', dict(type='IterBasedTrainLoop', max_iters=2)),
+                                   ('k1', 'AlternatingSimSiam', dict(type='AlternationLoop', steps=1, max_iters=2))]:
+        cfg = tiny_pretrain_cfg(cifar10_root, tmp_path / name, backbone='tiny', iters=2, num_images=16)
+        cfg.model.type, cfg.train_cfg = model_type, loop
+        weights[name] = torch.load(pretrain(cfg), map_location='cpu', weights_only=False)['state_dict']
+    assert weights['simsiam'].keys() == weights['k1'].keys()
+    for key, value in weights['simsiam'].items():
+        torch.testing.assert_close(weights['k1'][key], value, rtol=1e-5, atol=1e-6, msg=key)
