@@ -32,6 +32,7 @@ BUDGETS: dict[str, dict] = {
         config=QUICK, data_root='data/cifar10', root_key=_CIFAR_ROOT, batch=8, batch_sizes=(4, 8), dims=(256, 2048),
         num_train=32, eval='knn',
         options={'train_dataloader.dataset.indices': 32, 'train_dataloader.batch_size': 8,
+                 'optim_wrapper.optimizer.lr': 0.03 * 8 / 256, 'auto_scale_lr.base_batch_size': 8,
                  'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
                  'default_hooks.logger.interval': 1, 'model.backbone.base_channels': 8,
                  'model.backbone.stem_channels': 8, 'model.neck.in_channels': 64, 'model.neck.hid_channels': 64},
