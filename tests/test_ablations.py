@@ -157,7 +157,8 @@ def test_dry_run_prints_train_and_knn_commands(dry_run):
     assert (neck.out_channels, head.in_channels, head.hid_channels, head.out_channels) == (256, 256, 64, 256)
     # Table 3 "none": a warm-up over the first 10% (the paper's footnote); the default row has none
     warm, cosine = cfg['bn-none'].param_scheduler
-    assert warm['type'] == 'LinearLR' and warm['end'] == round(0.1 * cosine['end']) and cosine['begin'] == warm['end']
+    assert warm['type'] == 'LinearLR' and warm['end'] == max(1, round(0.1 * cosine['end']))
+    assert cosine['begin'] == warm['end'] and cosine['T_max'] == cosine['end'] - warm['end']
     assert [s['type'] for s in cfg['baseline'].param_scheduler] == ['CosineAnnealingLR']
     assert cfg['moving-average'].model.memory_size == 32 and cfg['moving-average'].model.head.predictor is None
     assert cfg['alternation-100'].train_cfg.type == 'AlternationLoop'
