@@ -164,6 +164,7 @@ def test_dry_run_prints_train_and_knn_commands(dry_run):
     assert cfg['alternation-100'].train_cfg.type == 'AlternationLoop'
     assert cfg['compare-simclr'].optim_wrapper.optimizer.lr == pytest.approx(4.8 * 8 / 4096)  # mmpretrain's, scaled
     assert cfg['compare-simclr'].model.neck.in_channels == 64  # the budget's backbone width
+    assert cfg['simsiam-paper-lr'].optim_wrapper.optimizer.lr == pytest.approx(0.05 * 8 / 256)  # over the budget's
 
 
 def test_paper_values_are_the_corrected_ones():

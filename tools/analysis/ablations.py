@@ -88,9 +88,10 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int):
         model.data_preprocessor.type = 'simsiam_mm.' + model.data_preprocessor.type  # ours, built in mmpretrain's
     if 'memory_size' in model and model.memory_size is None:  # Sec. 5.2: one row per training image
         model.memory_size = budget['num_train']
-    if 'auto_scale_lr' in delta:  # the row's own lr at its own batch (mmpretrain's rule): scale to ours
+    if 'auto_scale_lr' in delta:  # the row's own lr at its own batch (mmpretrain's rule), over the budget's lr
         batch = cfg.train_dataloader.batch_size * gpus
-        cfg.optim_wrapper.optimizer.lr *= batch / delta['auto_scale_lr']['base_batch_size']
+        own_lr = delta['optim_wrapper']['optimizer']['lr']
+        cfg.optim_wrapper.optimizer.lr = own_lr * batch / delta['auto_scale_lr']['base_batch_size']
         cfg.auto_scale_lr.base_batch_size = batch
     if cfg.train_cfg.type == 'AlternationLoop' and 'max_epochs' in cfg.train_cfg:
         for sched in cfg.param_scheduler:  # the loop counts iterations
