@@ -174,6 +174,16 @@ def _(c):
     return Case(train(c, 'model.neck.type=SimSiamProjektor'), 'model.neck.type')
 
 
+@case('Sec. 5.2 alternation model trained without its loop', training=True)
+def _(c):
+    return Case(train(c, 'model.type=AlternatingSimSiam'), 'AlternationLoop')
+
+
+@case('Sec. 5.2 moving-average memory smaller than the data set', training=True)
+def _(c):
+    return Case(train(c, 'model.type=MovingAverageSimSiam', 'model.memory_size=2'), 'model.memory_size')
+
+
 @case('misspelt top-level key')
 def _(c):
     cfg = c.file('toplevel_typo_cfg.py', f"_base_ = '{c.cfg}'\ntrain_dataloder = dict(batch_size=4)\n")

@@ -103,6 +103,8 @@ def _check_typed(cfg: dict, path: str, registry: Registry, signature: bool = Tru
             for k in cfg:
                 if k == 'type' or k.startswith('_') or k in accepted:
                     continue
+                if k == 'convert_to_iter_based' and registry.name == 'parameter scheduler':  # mmengine's build option
+                    continue
                 raise ConfigError(f'{path}.{k}: unknown key for {obj.__name__} ({registry.name} type '
                                   f'{obj_type!r}); {_hint(k, accepted)}.')
     return obj

@@ -1,5 +1,6 @@
 from .batch_augment import BatchAugDataPreprocessor
 from .data_preprocessor import SimSiamDataPreprocessor
+from .hypothesis import AlternatingSimSiam, MovingAverageSimSiam
 from .simsiam import (
                       CrossEntropySimilarity,
                       NegativeCosineSimilarity,
@@ -11,6 +12,7 @@ from .simsiam import (
 )
 from .sync_bn import CPUSyncBatchNorm, convert_to_cpu_sync_bn
 
-__all__ = ['SimSiam', 'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
+__all__ = ['SimSiam', 'AlternatingSimSiam', 'MovingAverageSimSiam',
+           'SimSiamProjector', 'SimSiamPredictor', 'SimSiamHead', 'NegativeCosineSimilarity',
            'CrossEntropySimilarity', 'collapse_std', 'CPUSyncBatchNorm', 'convert_to_cpu_sync_bn',
            'SimSiamDataPreprocessor', 'BatchAugDataPreprocessor']

@@ -2,9 +2,10 @@
 
 Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021. Read it beside the official
 ``simsiam/builder.py``: the same layers in the same order (so checkpoint keys map one to one, see
-``simsiam_mm/zoo/official.py``), plus the switches of the paper's ablations (Sec. 4, Tables 1-5), each defaulting to
-the method itself. Optional parts are injected configs (``norm_cfg``, ``out_norm_cfg``, ``act_cfg``) and become
-``nn.Identity()`` when absent, so layer indices never move.
+``simsiam_mm/zoo/official.py``), plus the switches of the paper's ablations (Sec. 4: Tables 1-3 and the unnumbered
+tables of Sec. 4.5-4.6), each defaulting to the method itself (the Sec. 5 variants: ``hypothesis.py``). Optional
+parts are injected configs (``norm_cfg``, ``out_norm_cfg``, ``act_cfg``) and become ``nn.Identity()`` when absent,
+so layer indices never move.
 """
 import math
 from typing import Sequence
@@ -105,8 +106,8 @@ class SimSiamPredictor(BaseModule):
 
     Args:
         norm_cfg: the norm after the hidden fc; ``None``: none (paper Table 3, "none").
-        out_norm_cfg: a norm after the output fc (Table 3, "all": unstable); without a ``type`` it updates
-            ``norm_cfg``. Default ``None``: none, as in the paper.
+        out_norm_cfg: a norm after the output fc (Table 3, row "all": "unstable", no number); without a ``type``
+            it updates ``norm_cfg``. Default ``None``: none, as in the paper.
 
     Examples:
         >>> h = SimSiamPredictor(in_channels=16, hid_channels=4, out_channels=16, norm_cfg=dict(type='BN1d'))
@@ -148,7 +149,7 @@ class NegativeCosineSimilarity(nn.Module):
 @MODELS.register_module()
 class CrossEntropySimilarity(nn.Module):
     """D(p, z) = - softmax(z) · log softmax(p), softmax over channels, averaged over the batch: the paper's
-    cross-entropy similarity (Sec. 4.5, Table 4: 63.2 vs 68.1 for the cosine; values as cited in issue 15).
+    cross-entropy similarity (Sec. 4.5, an unnumbered table: 63.2 vs 68.1 for the cosine, ImageNet linear top-1).
 
     It is the cross-entropy H(softmax(z), softmax(p)) >= H(softmax(z)) >= 0, with equality in the first where
     softmax(p) = softmax(z); it is not symmetric in (p, z).
@@ -191,9 +192,9 @@ class SimSiamHead(BaseModule):
 
     Args:
         predictor: config of h; ``None`` removes it (h = identity, Table 1 "no pred. MLP": collapses).
-        loss: config of the similarity D (Table 4: ``NegativeCosineSimilarity`` or ``CrossEntropySimilarity``).
+        loss: config of the similarity D (Sec. 4.5: ``NegativeCosineSimilarity`` or ``CrossEntropySimilarity``).
         stop_gradient: ``False`` lets gradients reach the target branch (Fig. 2 "w/o stop-grad": collapses).
-        symmetric: ``False`` keeps only D(p1, stopgrad(z2)) (Table 5 "asym.").
+        symmetric: ``False`` keeps only D(p1, stopgrad(z2)) (Sec. 4.6 "asym.").
         freeze_predictor: keep h at its random initialisation (Table 1 "fixed random init.": does not work).
 
     Examples:
@@ -213,9 +214,13 @@ class SimSiamHead(BaseModule):
         self.stop_gradient = stop_gradient
         self.symmetric = symmetric
 
-    def loss(self, z1: Tensor, z2: Tensor) -> dict[str, Tensor]:
+    def loss(self, z1: Tensor, z2: Tensor, targets: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+        """``targets``: the targets of p1 and p2, default (z2, z1) — given by the Sec. 5.2 variants (cached or
+        moving-average targets, :mod:`simsiam_mm.models.hypothesis`); they are constants (no gradient)."""
         p1, p2 = self.predictor(z1), self.predictor(z2)  # NxC predictions
-        if self.stop_gradient:
+        if targets is not None:
+            z2, z1 = (t.detach() for t in targets)  # p1 predicts targets[0], p2 predicts targets[1]
+        elif self.stop_gradient:
             z1, z2 = z1.detach(), z2.detach()  # stop-gradient: z is a constant target
         D = self.criterion
         loss = 0.5 * D(p1, z2) + 0.5 * D(p2, z1) if self.symmetric else D(p1, z2)
@@ -233,7 +238,7 @@ class SimSiam(BaseSelfSupervisor):
     mmdet/mmseg load them with ``init_cfg=dict(type='Pretrained', prefix='backbone.')``.
 
     The views come in pairs: 2 views (the method) or 2k views = k pairs per image, the loss averaged over pairs
-    (Table 5 "asym. 2x": ``MultiView(num_views=4)`` with ``symmetric=False``). Besides ``loss`` the returned dict has
+    (Sec. 4.6 "asym. 2x": ``MultiView(num_views=4)`` with ``symmetric=False``). Besides ``loss`` the returned dict has
     the collapse score of view 1's projection: ``z_std`` (:func:`collapse_std`) and ``z_std_x_sqrt_d`` (about 1
     healthy, 0 collapsed), logged and watched by :class:`CollapseMonitorHook`.
 
@@ -261,7 +266,7 @@ class SimSiam(BaseSelfSupervisor):
     def loss(self, inputs: list[Tensor], data_samples: list[DataSample] | None) -> dict[str, Tensor]:
         if len(inputs) < 2 or len(inputs) % 2:
             raise ConfigError(f'SimSiam got {len(inputs)} views per image: the pipeline\'s MultiView num_views must '
-                              'be even (2: the method; 4: two pairs per image, Table 5 "asym. 2x")')
+                              'be even (2: the method; 4: two pairs per image, Sec. 4.6 "asym. 2x")')
         losses, z_std = [], None
         for x1, x2 in zip(inputs[0::2], inputs[1::2]):  # a pair of augmented views, each Nx3xHxW
             z1 = self.neck(self.backbone(x1))  # NxC projections
