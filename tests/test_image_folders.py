@@ -116,7 +116,7 @@ def test_knn_batch_of_mixed_sizes_names_the_files():
 
 
 def test_cfg_options_space_is_refused_with_what_works(tmp_path: Path):
-    from simsiam_mm.engine.config_check import check_spaces, load_config
+    from simsiam_mm.apis.config import check_spaces, load_config
     from simsiam_mm.errors import ConfigError
     key = 'train_dataloader.dataset.data_root'
     with pytest.raises(ConfigError, match=r"removes every space .*it would be '/d/myimages'.*train_dataloader = "
@@ -133,7 +133,7 @@ def test_cfg_options_space_is_refused_with_what_works(tmp_path: Path):
 
 
 def test_work_dir_where_no_folder_can_be_created(tmp_path: Path):
-    from simsiam_mm.engine.config_check import check_values, check_work_dir
+    from simsiam_mm.apis.config import check_values, check_work_dir
     from simsiam_mm.errors import ConfigError, WorkDirError
     if Path('/proc/self').exists():
         with pytest.raises(WorkDirError, match='/proc accepts no new folder') as e:

@@ -66,7 +66,8 @@ def test_requirements_cover_what_the_package_imports() -> None:
 
 
 # the floors of the package (README "Layout"): a module may import its own floor and the floors below
-FLOORS = {'registry': 0, 'errors': 0, 'checkpoint': 0, 'version': 0, 'quiet': 0, 'machine': 0,
+FLOORS = {'registry': 0, 'errors': 0, 'checkpoint': 0, 'version': 0, 'quiet': 0, 'machine': 0, 'results': 0,
+          'plots': 0, 'paper': 0,
           'models': 1, 'datasets': 1, 'engine': 1, 'evaluation': 1, 'zoo': 1, 'apis': 2}
 
 

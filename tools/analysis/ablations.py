@@ -27,6 +27,7 @@ from dataclasses import asdict
 from fnmatch import fnmatch
 from pathlib import Path
 
+from simsiam_mm.errors import ConfigError, MissingPathError, cli_main
 from simsiam_mm.paper import (
     BUDGETS,
     COMMON_OPTIONS,
@@ -66,7 +67,7 @@ def set_num_views(cfg, num_views: int, row: Row) -> None:
     elif len(steps) == 1:
         steps[0].num_views = num_views
     else:
-        raise SystemExit(f'{ABLATIONS / row.config}.py: num_views needs one MultiView step in the recipe\'s '
+        raise ConfigError(f'{ABLATIONS / row.config}.py: num_views needs one MultiView step in the recipe\'s '
                          f'train pipeline or a view-making data preprocessor, found {len(steps)} MultiView steps')
 
 
@@ -209,13 +210,14 @@ def plot(title: str, budget_name: str, rows: list[Row], results: list[dict], pat
     ablation_table(title, budget_name, [row.name for row in rows], [row.paper for row in rows], results, path)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes: the recipes' custom_imports)
     budget = BUDGETS[args.budget]
     data_root = str(Path(args.data_root or budget['data_root']).resolve())  # commands run from the repo root
     if not args.dry_run and not Path(data_root).is_dir():
-        raise SystemExit(f'--data-root {data_root}: not a folder (expected train/ and val class folders)')
+        raise MissingPathError(f'--data-root {data_root}: not a folder (expected train/ and val class folders)')
     tables = list(TABLES) if 'all' in args.table else args.table
     root = Path(args.work_dir) / args.budget
     out = Path(args.out_dir) if args.out_dir else root

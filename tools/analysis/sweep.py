@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registers our classes)
-    from simsiam_mm.engine.config_check import load_config, merge_options
+    from simsiam_mm.apis.config import load_config, merge_options
     from simsiam_mm.errors import ConfigError
     from simsiam_mm.evaluation import sweep
     data_root = Path(args.data_root).resolve()
