@@ -115,14 +115,17 @@ def collapse_evidence(results: dict, iters: dict[str, dict[str, list]], path: Pa
 def ablation_table(title: str, budget: str, names: Sequence[str], papers: Sequence[float | None],
                    results: Sequence[dict], path: Path) -> None:
     """One ablation table's rows: loss and z_std·√d curves, and our kNN top-1 beside the paper's linear top-1.
-    ``results``: per row, ``curves`` (iter, loss, z_std_x_sqrt_d) and ``knn_top1``."""
+    ``results``: per row, ``curves`` (iter, loss, z_std_x_sqrt_d) and ``top1`` (kNN at the CPU budgets, the linear
+    probe at ``in1k-100e``; tables written before that split name it ``knn_top1``)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     for name, r in zip(names, results):
         for ax, key in zip(axes[:2], ('loss', 'z_std_x_sqrt_d')):
-            ax.plot(r['curves']['iter'], r['curves'][key], label=name, lw=0.9)
+            if any(v is not None for v in r['curves'][key]):
+                ax.plot(r['curves']['iter'], r['curves'][key], label=name, lw=0.9)
     x = range(len(names))
-    axes[2].bar([i - 0.2 for i in x], [r['knn_top1'] or 0 for r in results], 0.4, label='ours: kNN top-1')
+    axes[2].bar([i - 0.2 for i in x], [r.get('top1', r.get('knn_top1')) or 0 for r in results], 0.4,
+                label='ours: top-1')
     twin = axes[2].twinx()
     twin.bar([i + 0.2 for i in x], [paper or 0 for paper in papers], 0.4, color='tab:gray',
              label='paper: IN-1k linear top-1')
