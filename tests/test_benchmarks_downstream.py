@@ -160,10 +160,13 @@ def test_voc_summary_names_the_figure_comparable_to_the_published_ap50() -> None
 # ----------------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.full_stack  # the Cityscapes config's _base_ is mmseg's
-def test_checkpoint_without_backbone_fails_before_training(tmp_path: Path) -> None:
+def test_checkpoint_without_backbone_fails_before_training(downstream_root: Path, tmp_path: Path) -> None:
     bad = tmp_path / 'encoder_only.pth'
     torch.save({'state_dict': {'module.encoder.conv1.weight': torch.zeros(1)}}, bad)
-    proc = train_downstream(str(CITYSCAPES_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke')
+    # real data, so the run gets as far as initialising the backbone from the file (CheckedPretrained refuses it)
+    voc12 = downstream_root / 'voc_seg_rock/VOCdevkit/VOC2012'
+    proc = train_downstream(str(VOC12AUG_FCN), str(bad), '--work-dir', str(tmp_path / 'wd'), '--smoke',
+                            '--smoke-size', '64', '--data-root', str(voc12))
     assert proc.returncode != 0 and 'train_downstream.py: error: ' in proc.stderr and 'Traceback' not in proc.stderr
     assert re.search('encoder_only.pth.*backbone.*official_to_simsiam_mm.py', proc.stderr)
     assert not (tmp_path / 'wd.json').exists()
