@@ -1,16 +1,19 @@
 """Bad inputs through the real command lines (issue 13): every one ends in one clear line, nothing good is changed.
 
-Each case runs a tool as a subprocess, as a user would, and asserts the designed outcome (a refusal with exit status
-1, or exit 0 where finishing cleanly is the design), no ``Traceback`` in the output, the culprit's file name or config
-key in the last line, and that no good file changed (sha256 of every existing file the case names, before and
-after). The cases run concurrently (a few subprocesses at a time) in one module-scoped fixture; each is reported as
-its own test. Most fail in the pre-checks, before a model is built; those that need a training start are marked
-``slow``.
+Each case runs a tool's command line in its own process, as a user would, and asserts the designed outcome (a refusal
+with exit status 1, or exit 0 where finishing cleanly is the design), no ``Traceback`` in the output, the culprit's
+file name or config key in the last line, and that no good file changed (sha256 of every existing file the case
+names, before and after). The cases run concurrently (a few subprocesses at a time) in one module-scoped fixture;
+each is reported as its own test. Most fail in the pre-checks, before a model is built; those that need a training
+start are marked ``slow``. The processes are forked from ``tests/tool_server.py``, which has imported the package
+once (a tool's start-up is mostly that import, ~9 CPU s); cases with a launcher (``bash tools/dist_train.sh``) and
+every case under ``BAD_INPUTS_SUBPROCESS=1`` run as plain ``python TOOL ARGS`` subprocesses.
 """
 import hashlib
 import itertools
 import json
 import os
+import queue
 import resource
 import shutil
 import subprocess
@@ -815,10 +818,39 @@ def _named_paths(argv: list[str]) -> list[Path]:
     return paths
 
 
-def _run(c: Case) -> tuple[int, str, dict, dict]:
+class ToolServer:
+    """``tests/tool_server.py``: forks a fresh process per command line from one that has imported the package once
+    (what every tool's start-up spends most of its time on), and runs the tool there as ``__main__``."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO / 'tests/tool_server.py')], cwd=REPO,
+                                     env=dict(ENV, PYTHON=sys.executable), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, argv: list[str], fsize: int | None, timeout: int) -> tuple[int, str]:
+        self.proc.stdin.write(json.dumps(dict(argv=argv, fsize=fsize, timeout=timeout)) + '\n')
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        return reply['returncode'], reply['output']
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _run(c: Case, servers: 'queue.Queue[ToolServer] | None' = None) -> tuple[int, str, dict, dict]:
+    """One case; through a tool server when one is given and the case has no launcher, else as a plain
+    subprocess (``BAD_INPUTS_SUBPROCESS=1``: every case)."""
     protected = [p for p in _named_paths(c.argv) if p not in c.may_change] + c.protect
     before = _hashes(protected)
     limit = c.file_size_limit
+    if servers is not None and not c.launcher:
+        server = servers.get()
+        try:
+            returncode, output = server.run(c.argv, limit, c.timeout)
+        finally:
+            servers.put(server)
+        return returncode, output, before, _hashes(list(before))
 
     def preexec():
         if limit is not None:
@@ -854,9 +886,19 @@ def ctx(cifar10_root, tmp_path_factory) -> Ctx:
 def _run_all(ctx: Ctx, names: list[str]) -> dict[str, tuple[Case, int, str, dict, dict]]:
     """Run the cases, a few at a time (all at once would only queue on the shared CPUs)."""
     cases = {name: CASES[name](ctx) for name in names}
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {name: pool.submit(_run, c) for name, c in cases.items()}
-        results = {name: (cases[name], *f.result()) for name, f in futures.items()}
+    workers = 3
+    servers = None
+    if not os.environ.get('BAD_INPUTS_SUBPROCESS') and any(not c.launcher for c in cases.values()):
+        servers = queue.Queue()
+        for _ in range(min(workers, len(cases))):
+            servers.put(ToolServer())
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {name: pool.submit(_run, c, servers) for name, c in cases.items()}
+            results = {name: (cases[name], *f.result()) for name, f in futures.items()}
+    finally:
+        while servers is not None and not servers.empty():
+            servers.get().close()
     if os.environ.get('BAD_INPUTS_SUMMARY'):  # one JSON line per case, for the table in docs/reliability.md
         with open(os.environ['BAD_INPUTS_SUMMARY'], 'a') as f:
             for name, (c, returncode, output, before, after) in results.items():

@@ -17,6 +17,7 @@ def build_kit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(BUILD), *args], capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
+@pytest.mark.slow  # a build_kit.py process: ~9 s of imports
 def test_build_kit_refuses_a_folder_that_is_not_a_kit(tmp_path: Path) -> None:
     precious = tmp_path / 'results'
     precious.mkdir()
@@ -28,6 +29,7 @@ def test_build_kit_refuses_a_folder_that_is_not_a_kit(tmp_path: Path) -> None:
     assert (precious / 'notes.txt').read_text() == 'keep me' and len(list(precious.iterdir())) == 1
 
 
+@pytest.mark.slow  # a build_kit.py process: ~9 s of imports
 def test_build_kit_refuses_a_folder_git_would_track() -> None:
     target = REPO / 'kit_would_be_committed'
     proc = build_kit(str(target), '--no-wheels')
@@ -35,6 +37,7 @@ def test_build_kit_refuses_a_folder_git_would_track() -> None:
     assert 'inside the repository but not git-ignored; use offline_kit/' in proc.stderr
 
 
+@pytest.mark.slow  # a build_kit.py process: ~9 s of imports
 def test_build_kit_rejects_a_bad_python_version(tmp_path: Path) -> None:
     proc = build_kit(str(tmp_path / 'kit'), '--python-version', '312')
     assert proc.returncode == 1 and "--python-version '312': expected MAJOR.MINOR" in proc.stderr
@@ -53,6 +56,7 @@ def tiny_kit(cifar10_root: Path, tmp_path_factory) -> Path:
     return kit
 
 
+@pytest.mark.slow  # builds a kit (a build_kit.py process, ~20 s)
 def test_kit_layout_and_manifest(tiny_kit: Path) -> None:
     manifest = json.loads((tiny_kit / 'MANIFEST.json').read_text())
     assert manifest['python_version'] == '3.12' and manifest['wheels'] == {}

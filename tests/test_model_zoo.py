@@ -425,6 +425,7 @@ def _parse_configs(configs: set[Path]) -> None:
         assert 'model' in cfg, f'{config}: no model'
 
 
+@pytest.mark.slow  # every metafile config read: ~7 s
 def test_metafile_configs_exist_and_parse():
     """Every model's config exists; the pretraining configs parse (the downstream ones need mmdet/mmseg: below)."""
     names, configs = set(), set()

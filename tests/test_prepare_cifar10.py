@@ -6,6 +6,7 @@ import sys
 import tarfile
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import REPO
@@ -42,6 +43,7 @@ def convert(source, out) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.slow  # a prepare_cifar10.py process: ~8 s of imports
 def test_convert_writes_lossless_class_folders(tmp_path):
     batches = make_archive(tmp_path / 'c.tar.gz')
     run = convert(tmp_path / 'c.tar.gz', tmp_path / 'out')
@@ -54,6 +56,7 @@ def test_convert_writes_lossless_class_folders(tmp_path):
         np.testing.assert_array_equal(img, row.reshape(3, 32, 32).transpose(1, 2, 0))  # channel order kept
 
 
+@pytest.mark.slow  # a prepare_cifar10.py process: ~8 s of imports
 def test_missing_batch_is_named(tmp_path):
     make_archive(tmp_path / 'c.tar.gz', drop='data_batch_3')
     run = convert(tmp_path / 'c.tar.gz', tmp_path / 'out')

@@ -77,6 +77,7 @@ def test_plot_curves_from_a_real_work_dir(tiny_run, tmp_path):
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and out.stat().st_size > 10_000
 
 
+@pytest.mark.slow  # a plot_curves.py process: ~9 s of imports
 def test_plot_curves_names_a_work_dir_without_scalars(tmp_path):
     proc = run_tool('tools/analysis/plot_curves.py', str(tmp_path))
     assert proc.returncode == 1

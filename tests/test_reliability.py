@@ -738,6 +738,7 @@ def test_unknown_key_or_type_names_it_and_nearest_valid_names(cifar10_root, edit
     assert str(err.value).startswith(message)
 
 
+@pytest.mark.slow  # every config read and checked: ~9 s
 def test_every_pretraining_config_passes_the_check(tmp_path):
     """No false alarms: every config in configs/ and benchmarks/classification/ passes (data roots pointed at a
     folder); the mmdet/mmseg benchmarks (mmdet's and mmseg's scopes) are checked in

@@ -96,6 +96,7 @@ def test_cached_dataset_names_the_size_mismatch():
         CachedDataset(Counting([(3, 4, 4), (3, 4, 4), (3, 5, 4)]))[0]
 
 
+@pytest.mark.slow  # trains 2 iterations on both datasets: ~10 s per config
 @pytest.mark.parametrize('config', RECIPES, ids=lambda p: p.name)
 def test_recipe_config_trains_on_both_datasets(config, tmp_path, cifar10_root):
     """Each recipe runs through SimSiamRunner (what tools/train.py runs) on CIFAR-10 and on tinyimagenet10-dev."""
