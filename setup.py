@@ -5,7 +5,7 @@ What each part imports, as extras (the pins and the reason for each are in ``req
     pip install -e .[lite]        pretraining, kNN/linear/SVM evaluation, converters, publishing: no compiled ops
                                   (mmcv-lite; install mmpretrain with --no-deps, see tools/install.sh --lite)
     pip install -e .[full]        + mmdet / mmsegmentation downstream benchmarks (mmcv 2.1.0 built with its ops)
-    pip install -e .[tests]       pytest, pytest-timeout and ruff
+    pip install -e .[tests]       pytest, pytest-timeout, pytest-xdist and ruff
 
 ``tools/install.sh`` (full, the default) and ``tools/install.sh --lite`` do the whole install, pins included.
 """
@@ -31,7 +31,7 @@ CORE = [
 EXTRAS = {
     'lite': ['mmcv-lite==2.1.0'],
     'full': ['mmcv==2.1.0', 'mmdet==3.3.0', 'mmsegmentation==1.2.2', 'ftfy', 'regex'],
-    'tests': ['pytest', 'pytest-timeout', 'ruff'],
+    'tests': ['pytest', 'pytest-timeout', 'pytest-xdist', 'ruff'],
 }
 EXTRAS['downstream'] = EXTRAS['full']
 

@@ -5,9 +5,13 @@ checkout; with ``SIMSIAM_MM_REQUIRE_DATA=1`` (set by ``.ci/run``) the same absen
 Tests marked ``full_stack`` (mmcv's compiled ops, mmdet, mmseg) skip under the light install
 (``tools/install.sh --lite``); with ``SIMSIAM_MM_REQUIRE_FULL_STACK=1`` (``.ci/run``'s full run) they fail instead.
 """
+import atexit
 import importlib.util
+import json
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,50 @@ QUICK_CONFIG = REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_
 # Tests import these helpers (`from conftest import pretrain`); tools/ is not importable: tests run the tools as
 # subprocesses, as users do (what a tool does that a test checks in-process lives in the package).
 sys.path.insert(0, str(REPO / 'tests'))
+
+
+class ToolServer:
+    """``tests/tool_server.py``: forks a fresh process per command line from one that has imported the package once
+    (a tool's start-up is mostly that import, ~9 CPU s) and runs the tool there as ``__main__``. For tests of what a
+    tool does after its imports; start-up itself (warnings, import errors, the light install) is tested with plain
+    subprocesses. ``SIMSIAM_MM_TOOL_SUBPROCESS=1``: :func:`run_python_tool` uses plain subprocesses throughout."""
+
+    def __init__(self, env: dict | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO / 'tests/tool_server.py')], cwd=REPO,
+                                     env=dict(env or os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.lock = threading.Lock()
+
+    def run(self, argv: list[str], fsize: int | None = None, timeout: int = 600, env: dict | None = None,
+            merge: bool = True) -> dict:
+        with self.lock:
+            request = dict(argv=argv, fsize=fsize, timeout=timeout, env=env, merge=merge)
+            self.proc.stdin.write(json.dumps(request) + '\n')
+            self.proc.stdin.flush()
+            return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+_SERVER: ToolServer | None = None
+
+
+def run_python_tool(argv: list, *, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python TOOL ARGS`` from the repository root, stdout and stderr apart (like ``subprocess.run(...,
+    capture_output=True, text=True)``), in a process forked from the session's :class:`ToolServer`."""
+    global _SERVER
+    argv = [str(a) for a in argv]
+    if os.environ.get('SIMSIAM_MM_TOOL_SUBPROCESS'):
+        return subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    if _SERVER is None:
+        _SERVER = ToolServer()
+        atexit.register(_SERVER.close)
+    reply = _SERVER.run(argv, timeout=timeout, env=dict(env or os.environ, PYTHONPATH=str(REPO)), merge=False)
+    return subprocess.CompletedProcess([sys.executable, *argv], reply['returncode'], reply['output'], reply['stderr'])
 
 
 def require_data(path: Path, what: str) -> Path:

@@ -17,7 +17,7 @@ from simsiam_mm.errors import ConfigError
 from simsiam_mm.models import CrossEntropySimilarity, SimSiamHead, SimSiamPredictor, SimSiamProjector
 from simsiam_mm.registry import HOOKS
 
-from conftest import REPO, pretrain, tiny_pretrain_cfg, tiny_simsiam
+from conftest import REPO, pretrain, run_python_tool, tiny_pretrain_cfg, tiny_simsiam
 
 BN1D = dict(type='BN1d')
 RUNNER = REPO / 'tools/analysis/ablations.py'
@@ -129,8 +129,8 @@ class _CountViews(Hook):
 def dry_run(tmp_path_factory) -> tuple[Path, str]:
     """``ablations.py --table all --budget smoke --dry-run``: the merged configs it writes and what it prints."""
     work = tmp_path_factory.mktemp('ablations')
-    out = subprocess.run([sys.executable, str(RUNNER), '--table', 'all', '--budget', 'smoke', '--dry-run',
-                          '--work-dir', str(work)], cwd=REPO, env=ENV, capture_output=True, text=True, check=True)
+    out = run_python_tool([RUNNER, '--table', 'all', '--budget', 'smoke', '--dry-run', '--work-dir', work], env=ENV)
+    assert out.returncode == 0, out.stderr
     return work / 'smoke', out.stdout
 
 
@@ -182,9 +182,10 @@ def test_paper_values_are_the_corrected_ones():
 @pytest.mark.parametrize('budget', ['smoke', 'cpu-tiny', 'cpu-short', 'cifar-800e', 'in1k-100e'])
 def test_dry_run_lists_every_table_at_every_budget(budget, tmp_path):
     from simsiam_mm.paper import BUDGETS, LINEAR_PROBE, TABLES, rows_of
-    out = subprocess.run([sys.executable, str(RUNNER), '--table', 'all', '--budget', budget, '--dry-run',
-                          '--work-dir', str(tmp_path)], cwd=REPO, env=ENV, capture_output=True, text=True,
-                         check=True).stdout
+    proc = run_python_tool([RUNNER, '--table', 'all', '--budget', budget, '--dry-run', '--work-dir', tmp_path],
+                           env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     for table, (title, _) in TABLES.items():
         assert out.count(f'# {title}: ') == len(rows_of(table, BUDGETS[budget])) > 0, (budget, table)
     if budget == 'in1k-100e':  # the paper's protocol: the linear probe, not kNN
@@ -196,9 +197,10 @@ def test_dry_run_lists_every_table_at_every_budget(budget, tmp_path):
 
 @pytest.mark.slow
 def test_dry_run_on_several_gpus_emits_dist_train(tmp_path):
-    out = subprocess.run([sys.executable, str(RUNNER), '--table', 'sec4.5', '--budget', 'in1k-100e', '--gpus', '8',
-                          '--dry-run', '--work-dir', str(tmp_path)], cwd=REPO, env=ENV, capture_output=True,
-                         text=True, check=True).stdout
+    proc = run_python_tool([RUNNER, '--table', 'sec4.5', '--budget', 'in1k-100e', '--gpus', '8', '--dry-run',
+                            '--work-dir', tmp_path], env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     assert out.count('bash tools/dist_train.sh') == 2 * 2 and ' 8 --work-dir' in out  # pretraining + linear probe
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DATA, QUICK_CONFIG, REPO, pretrain, tiny_pretrain_cfg
+from conftest import DATA, QUICK_CONFIG, REPO, ToolServer, pretrain, tiny_pretrain_cfg
 
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore', PYTHONPATH=str(REPO))
 TINY_MODEL = dict(backbone=dict(base_channels=8, stem_channels=8),
@@ -818,26 +818,6 @@ def _named_paths(argv: list[str]) -> list[Path]:
     return paths
 
 
-class ToolServer:
-    """``tests/tool_server.py``: forks a fresh process per command line from one that has imported the package once
-    (what every tool's start-up spends most of its time on), and runs the tool there as ``__main__``."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(REPO / 'tests/tool_server.py')], cwd=REPO,
-                                     env=dict(ENV, PYTHON=sys.executable), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def run(self, argv: list[str], fsize: int | None, timeout: int) -> tuple[int, str]:
-        self.proc.stdin.write(json.dumps(dict(argv=argv, fsize=fsize, timeout=timeout)) + '\n')
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
-        return reply['returncode'], reply['output']
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 def _run(c: Case, servers: 'queue.Queue[ToolServer] | None' = None) -> tuple[int, str, dict, dict]:
     """One case; through a tool server when one is given and the case has no launcher, else as a plain
     subprocess (``BAD_INPUTS_SUBPROCESS=1``: every case)."""
@@ -847,7 +827,8 @@ def _run(c: Case, servers: 'queue.Queue[ToolServer] | None' = None) -> tuple[int
     if servers is not None and not c.launcher:
         server = servers.get()
         try:
-            returncode, output = server.run(c.argv, limit, c.timeout)
+            reply = server.run(c.argv, limit, c.timeout)
+            returncode, output = reply['returncode'], reply['output']
         finally:
             servers.put(server)
         return returncode, output, before, _hashes(list(before))
@@ -891,7 +872,7 @@ def _run_all(ctx: Ctx, names: list[str]) -> dict[str, tuple[Case, int, str, dict
     if not os.environ.get('BAD_INPUTS_SUBPROCESS') and any(not c.launcher for c in cases.values()):
         servers = queue.Queue()
         for _ in range(min(workers, len(cases))):
-            servers.put(ToolServer())
+            servers.put(ToolServer(dict(ENV, PYTHON=sys.executable)))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {name: pool.submit(_run, c, servers) for name, c in cases.items()}

@@ -4,7 +4,6 @@ A ResNet-50 checkpoint under the ResNet-18 config, a torchvision-format file and
 by kNN and the VOC07 SVM with a non-zero exit and one line naming the file, the tensors that matched and the fix.
 """
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,11 @@ from simsiam_mm.checkpoint import (
 )
 from simsiam_mm.errors import CheckpointError
 
-from conftest import QUICK_CONFIG, REPO
+from conftest import QUICK_CONFIG, REPO, run_python_tool
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_python_tool(args, timeout=300)  # a fresh process forked after the package's import (conftest)
 
 
 @pytest.fixture(scope='module')

@@ -1,7 +1,6 @@
 """The evaluation suite: kNN (core, hook, tool), linear / per-stage configs, VOC07 (low-shot) SVM (core, tool)."""
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,14 @@ from simsiam_mm.evaluation import knn as knn_lib
 from simsiam_mm.evaluation import svm
 from simsiam_mm.registry import MODELS
 
-from conftest import REPO, tiny_pretrain_cfg
+from conftest import REPO, run_python_tool, tiny_pretrain_cfg
 
 BENCHMARK_CONFIGS = sorted((REPO / 'benchmarks/classification').rglob('*.py'))
 
 
 def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
     """``python tools/analysis/<tool>.py ARGS`` from the repository root, as a user runs it."""
-    return subprocess.run([sys.executable, str(REPO / 'tools/analysis' / f'{tool}.py'), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    return run_python_tool([REPO / 'tools/analysis' / f'{tool}.py', *args])  # forked after the import (conftest)
 
 
 def tool_json(tool: str, out: Path, *args: str) -> dict:

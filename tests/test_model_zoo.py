@@ -7,7 +7,6 @@ import hashlib
 import pickle
 import re
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -42,15 +41,14 @@ from simsiam_mm.zoo import (
     verify_published,
 )
 
-from conftest import QUICK_CONFIG, REPO, pretrain, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
+from conftest import QUICK_CONFIG, REPO, pretrain, run_python_tool, tiny_model_cfg, tiny_pretrain_cfg, tiny_sizes
 
 DIM, HID, PRED = 32, 64, 8  # tiny projector/predictor widths
 
 
 def converter(name: str, *args) -> subprocess.CompletedProcess:
     """``python tools/model_converters/<name>.py ARGS``, as a user runs it."""
-    return subprocess.run([sys.executable, str(REPO / 'tools/model_converters' / f'{name}.py'), *map(str, args)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_python_tool([REPO / 'tools/model_converters' / f'{name}.py', *args], timeout=300)  # (conftest)
 
 
 # the zoo's SimSiam: ImageNet ResNet-18 (or -50, or CIFAR), 3-layer projector 512 -> 64 -> 32, predictor 32 -> 8 -> 32
