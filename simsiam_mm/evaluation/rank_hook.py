@@ -75,7 +75,8 @@ class RankMeHook(Hook):
                     x = F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
                 stages = model.backbone(x)
                 pooled.append(F.adaptive_avg_pool2d(stages[-1], 1).flatten(1).float())
-                zs.append(model.neck(stages).float())
+                z = model.neck(stages)  # mmpretrain's necks (SimCLR, MoCo v2, BYOL) return a 1-tuple
+                zs.append((z[-1] if isinstance(z, (tuple, list)) else z).float())
         finally:
             model.train(was_training)
         return torch.cat(pooled), torch.cat(zs)
