@@ -119,6 +119,31 @@ def test_no_stop_gradient_model_is_diagnosed_complete_collapse(cifar10_root):
     assert states[True].state != 'complete', states[True]
 
 
+@pytest.mark.parametrize('wrap', [False, True], ids=['tensor', 'tuple'])
+def test_rank_hook_features_take_z_from_a_tensor_or_an_mmpretrain_tuple(wrap):
+    """Our neck returns z; mmpretrain's (SimCLR, MoCo v2, BYOL: Table 4's rows) return ``(z,)``: both give N x d."""
+    from simsiam_mm.evaluation.rank_hook import RankMeHook
+
+    class Neck(torch.nn.Module):
+        def forward(self, stages):
+            z = stages[-1].mean((2, 3))[:, :3]
+            return (z,) if wrap else z
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = lambda x: (x * 2,)
+            self.neck = Neck()
+            self.data_preprocessor = lambda batch, training: dict(inputs=batch['inputs'].float())
+
+    hook = RankMeHook(interval=1, num_images=4)
+    hook._buffer = [dict(inputs=torch.arange(4 * 4 * 2 * 2).reshape(4, 4, 2, 2))]
+    model = Model().train()
+    pooled, z = hook.features(model)
+    assert pooled.shape == (4, 4) and z.shape == (4, 3) and model.training
+    torch.testing.assert_close(z, pooled[:, :3])
+
+
 # ---------------------------------------------------------------- the sweep's logic
 def test_spearman_and_score():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
