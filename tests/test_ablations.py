@@ -138,13 +138,13 @@ def dry_run(tmp_path_factory) -> tuple[Path, str]:
 def test_dry_run_prints_train_and_knn_commands(dry_run):
     root, stdout = dry_run
     runs = sorted(p.name for p in root.iterdir())
-    assert len(runs) == 23 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
+    assert len(runs) == 24 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
                                 'baseline-dim256', 'compare-byol'} <= set(runs)
     assert 'baseline-batch8' not in runs and 'baseline-dim2048' not in runs  # the recipe's own: the baseline run
     for run in runs:
         assert f'tools/train.py {root.resolve() / run / run}.py --work-dir' in stdout
     # rows of fig2, 1, 2, 3, sec4.5, sec4.6, sec5.2-steps, sec5.2-average, appB, 4
-    assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3 + 5 + 4 + 2 + 5
+    assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3 + 5 + 4 + 2 + 6
     cfg = {run: Config.fromfile(str(root / run / f'{run}.py')) for run in runs}
     quick = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'))
     lr = {4: cfg['baseline-batch4'].optim_wrapper.optimizer.lr, 8: cfg['baseline'].optim_wrapper.optimizer.lr}
@@ -165,6 +165,14 @@ def test_dry_run_prints_train_and_knn_commands(dry_run):
     assert cfg['compare-simclr'].optim_wrapper.optimizer.lr == pytest.approx(4.8 * 8 / 4096)  # mmpretrain's, scaled
     assert cfg['compare-simclr'].model.neck.in_channels == 64  # the budget's backbone width
     assert cfg['simsiam-paper-lr'].optim_wrapper.optimizer.lr == pytest.approx(0.05 * 8 / 256)  # over the budget's
+    # SwAV: mmpretrain's lr 0.6 at batch 256, scaled; its SwAVHook after the recipe's hooks, filled at the budget
+    # (smoke: 4 iterations of batch 8 -> the prototypes frozen for max(1, 1 % of 4) iterations)
+    swav = cfg['compare-swav']
+    assert swav.optim_wrapper.optimizer.lr == pytest.approx(0.6 * 8 / 256)
+    *recipe_hooks, swav_hook = swav.custom_hooks
+    assert recipe_hooks == quick.get('custom_hooks', []) and swav_hook.type == 'mmpretrain.SwAVHook'
+    assert swav_hook.batch_size == 8 and swav_hook.frozen_layers_cfg == dict(prototypes=1)
+    assert 'add_custom_hooks' not in swav
 
 
 def test_paper_values_are_the_corrected_ones():
@@ -215,7 +223,11 @@ def test_every_ablation_config_builds_and_trains_2_iterations(dry_run, cifar10_r
             cfg.train_cfg = dict(type='AlternationLoop', steps=merged.train_cfg.steps, max_iters=2)
         if cfg.model.type == 'mmpretrain.MoCo':
             cfg.model.feat_dim = cfg.model.neck.out_channels  # the queue's width: the tiny neck's output
-        cfg.custom_hooks = cfg.custom_hooks + [dict(type='_CountViews')]
+        if cfg.model.type == 'mmpretrain.SwAV':
+            cfg.model.head.loss.feat_dim = cfg.model.neck.out_channels  # the prototypes' width: the tiny neck's
+        # RankMe at the end, as the CPU budgets' recipe runs it (it once failed on mmpretrain's necks after training)
+        cfg.custom_hooks = cfg.custom_hooks + [dict(type='_CountViews'),
+                                               dict(type='RankMeHook', interval=2, num_images=8, batch_size=8)]
         _CountViews.seen = []
         assert pretrain(cfg).exists(), cfg_file.stem
         assert _CountViews.seen == [4 if cfg_file.stem == 'asymmetric-2x' else 2] * 2, cfg_file.stem

@@ -120,6 +120,7 @@ def test_moving_average_memory_gets_no_gradient_and_names_bad_indices():
     ('compare-simclr', 'SimCLR', ('NonLinearNeck', 'ContrastiveHead')),
     ('compare-mocov2', 'MoCo', ('MoCoV2Neck', 'ContrastiveHead')),
     ('compare-byol', 'BYOL', ('NonLinearNeck', 'LatentPredictHead')),
+    ('compare-swav', 'SwAV', ('SwAVNeck', 'SwAVHead')),
 ])
 def test_comparison_methods_come_from_mmpretrain_registry(row, algorithm, parts):
     model = Config.fromfile(str(ABLATIONS / f'{row}.py')).model

@@ -144,6 +144,29 @@ def test_rank_hook_features_take_z_from_a_tensor_or_an_mmpretrain_tuple(wrap):
     torch.testing.assert_close(z, pooled[:, :3])
 
 
+
+def test_rank_hook_features_feed_swav_neck_a_list_of_backbone_outputs():
+    """mmpretrain's SwAVNeck (Table 4's SwAV row) takes one backbone output per crop resolution; handed the stages
+    themselves it would pool a single image's C x H x W. Its z is the neck's L2-normalised N x d output."""
+    from mmpretrain.models.necks import SwAVNeck
+
+    from simsiam_mm.evaluation.rank_hook import RankMeHook
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = lambda x: (x * 2,)
+            self.neck = SwAVNeck(4, 8, 5, norm_cfg=dict(type='BN1d'))
+            self.data_preprocessor = lambda batch, training: dict(inputs=batch['inputs'].float())
+
+    hook = RankMeHook(interval=1, num_images=6)
+    hook._buffer = [dict(inputs=torch.randn(6, 4, 3, 3))]
+    model = Model().train()
+    pooled, z = hook.features(model)
+    assert pooled.shape == (6, 4) and z.shape == (6, 5) and model.training
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(6))
+    torch.testing.assert_close(z, model.eval().neck([(hook._buffer[0]['inputs'] * 2,)]))
+
 # ---------------------------------------------------------------- the sweep's logic
 def test_spearman_and_score():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)

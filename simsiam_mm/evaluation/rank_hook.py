@@ -14,6 +14,8 @@ from simsiam_mm.evaluation.rank import Diagnosis, diagnose, effective_rank, plot
 from simsiam_mm.models.simsiam import collapse_std
 from simsiam_mm.registry import HOOKS
 
+LIST_OF_OUTPUTS_NECKS = {'SwAVNeck'}  # necks whose input is a list of backbone outputs (one per resolution)
+
 
 @HOOKS.register_module()
 class RankMeHook(Hook):
@@ -75,7 +77,9 @@ class RankMeHook(Hook):
                     x = F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
                 stages = model.backbone(x)
                 pooled.append(F.adaptive_avg_pool2d(stages[-1], 1).flatten(1).float())
-                z = model.neck(stages)  # mmpretrain's necks (SimCLR, MoCo v2, BYOL) return a 1-tuple
+                # mmpretrain's SwAVNeck takes one backbone output per crop resolution; its other necks (SimCLR,
+                # MoCo v2, BYOL) return a 1-tuple
+                z = model.neck([stages] if type(model.neck).__name__ in LIST_OF_OUTPUTS_NECKS else stages)
                 zs.append((z[-1] if isinstance(z, (tuple, list)) else z).float())
         finally:
             model.train(was_training)
@@ -94,7 +98,8 @@ class RankMeHook(Hook):
         self.spectra = dict(backbone=[round(v, 6) for v in sv_b.tolist()], z=[round(v, 6) for v in sv_z.tolist()])
         runner.visualizer.add_scalars({'rankme/backbone': record['rank_backbone'], 'rankme/z': record['rank_z'],
                                        'rankme/z_std_x_sqrt_d': record['z_std_x_sqrt_d']}, step=step)
-        batch = runner.message_hub.get_scalar('train/z_std_x_sqrt_d') if step else None
+        key = 'train/z_std_x_sqrt_d'  # logged by our models, not by mmpretrain's (Table 4's comparison rows)
+        batch = runner.message_hub.get_scalar(key) if step and key in runner.message_hub.log_scalars else None
         batch_txt = f', last batch {batch.current():.3f}' if batch is not None else ''
         print_log(f'RankMe after {step} iterations ({record["images"]} images): backbone '
                   f'{record["rank_backbone"]:.1f}/{record["dim_backbone"]}, z {record["rank_z"]:.1f}/{record["dim_z"]}'

@@ -31,6 +31,7 @@ from simsiam_mm.errors import ConfigError, MissingPathError, cli_main
 from simsiam_mm.paper import (
     BUDGETS,
     COMMON_OPTIONS,
+    FREEZE_FRACTION,
     LINEAR_PROBE,
     TABLES,
     Row,
@@ -79,6 +80,7 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int):
     cfg = Config.fromfile(str(RECIPES / budget['config']))
     delta = Config.fromfile(str(ABLATIONS / f'{row.config}.py')).to_dict()
     num_views, warmup = delta.pop('num_views', None), delta.pop('warmup_fraction', None)
+    add_hooks = delta.pop('add_custom_hooks', [])  # a method's own hooks, after the recipe's (SwAV's SwAVHook)
     cfg.merge_from_dict(delta)
     cfg.merge_from_dict({**COMMON_OPTIONS, **budget['options'], budget['root_key']: data_root})
     model = cfg.model
@@ -105,7 +107,23 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int):
         set_out_dim(cfg, row.out_dim)
     if warmup is not None:
         warm_up(cfg, warmup)
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), *(fill_hook(cfg, hook, budget, gpus) for hook in add_hooks)]
     return cfg
+
+
+def fill_hook(cfg, hook: dict, budget: dict, gpus: int) -> dict:
+    """A row's hook with its ``None`` values filled at the budget: ``batch_size`` = the per-process batch, each
+    ``frozen_layers_cfg`` entry = ``FREEZE_FRACTION`` of the schedule's iterations (at least 1)."""
+    hook = dict(hook)
+    if hook.get('batch_size', 0) is None:
+        hook['batch_size'] = cfg.train_dataloader.batch_size
+    frozen = dict(hook.get('frozen_layers_cfg', {}))
+    if None in frozen.values():
+        total = cfg.train_cfg.get('max_iters') or cfg.train_cfg.max_epochs * (
+            budget['num_train'] // (cfg.train_dataloader.batch_size * gpus))
+        hook['frozen_layers_cfg'] = {k: max(1, round(FREEZE_FRACTION * total)) if v is None else v
+                                     for k, v in frozen.items()}
+    return hook
 
 
 def commands(cfg_path: Path, run_dir: Path, budget: dict, data_root: str, gpus: int) -> tuple[list, list]:
