@@ -36,7 +36,7 @@ TRAIN, TEST = 'tools/train.py', 'tools/test.py'
 KNN, SVM = 'tools/analysis/knn_eval.py', 'tools/analysis/voc_svm.py'
 EVIDENCE, KIT = 'tools/analysis/learning_evidence.py', 'tools/kit/build_kit.py'
 CPU_RECIPE = REPO / 'configs/simsiam/simsiam_resnet18-w16_1xb64-coslr-6k_imagefolder-64px-cpu.py'
-SWEEP = 'tools/analysis/sweep.py'
+SWEEP, ABLATIONS = 'tools/analysis/sweep.py', 'tools/analysis/ablations.py'
 CONV = 'tools/model_converters/'
 DOWNSTREAM, PREPARE = 'tools/benchmarks/train_downstream.py', 'tools/data/prepare_cifar10.py'
 VOC12AUG = 'benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
@@ -412,6 +412,19 @@ def _(c):
     (c.tmp / 'sweep_empty' / 'train' / 'x').mkdir(parents=True, exist_ok=True)
     return Case([SWEEP, '--data-root', str(c.tmp / 'sweep_empty'), '--work-dir', str(c.tmp / 'sweep_b')],
                 'sweep_empty', absent=[c.tmp / 'sweep_b'])
+
+
+@case('ablations.py with a missing --data-root')
+def _(c):
+    return Case([ABLATIONS, '--table', '4', '--budget', 'smoke', '--data-root', str(c.tmp / 'no_ablation_data'),
+                 '--work-dir', str(c.tmp / 'ablations_a')], 'no_ablation_data', absent=[c.tmp / 'ablations_a'])
+
+
+@case('ablations.py with a repeated seed')
+def _(c):
+    return Case([ABLATIONS, '--table', '4', '--budget', 'smoke', '--seeds', '0', '1', '0', '--data-root',
+                 str(c.cifar), '--work-dir', str(c.tmp / 'ablations_b')], '--seeds 0 1 0',
+                absent=[c.tmp / 'ablations_b'])
 
 
 @case('knn_eval.py with a missing checkpoint')

@@ -728,6 +728,8 @@ def _quick(cifar10_root) -> Config:
      "default_hooks.checkpoint.type='ResumableCheckpointHook' is not a registered hook type (scope 'mmpretrain' and "
      "its parents); it is registered in scope 'simsiam_mm', which default_hooks.checkpoint._scope_='mmpretrain' "
      "hides"),
+    (lambda c: c.update(custom_hooks=[dict(type='NonFiniteLossHook', prority='LOW')]),
+     "custom_hooks[0].prority: unknown key for NonFiniteLossHook (hook type 'NonFiniteLossHook')"),
 ])
 def test_unknown_key_or_type_names_it_and_nearest_valid_names(cifar10_root, edit, message):
     cfg = _quick(cifar10_root)
@@ -736,6 +738,15 @@ def test_unknown_key_or_type_names_it_and_nearest_valid_names(cifar10_root, edit
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert str(err.value).startswith(message)
+
+
+def test_hook_priority_is_a_build_option_not_an_unknown_key(cifar10_root):
+    """``priority`` is taken off a custom hook's dict by ``Runner.register_hook`` (mmpretrain's SwAV config gives its
+    SwAVHook one): accepted for any hook."""
+    cfg = _quick(cifar10_root)
+    cfg.custom_hooks = [dict(type='NonFiniteLossHook', priority='VERY_HIGH'),
+                        dict(type='mmpretrain.SwAVHook', priority='VERY_HIGH', batch_size=8)]
+    check_config(cfg)
 
 
 @pytest.mark.slow  # every config read and checked: ~9 s

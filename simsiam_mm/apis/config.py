@@ -105,6 +105,8 @@ def _check_typed(cfg: dict, path: str, registry: Registry, signature: bool = Tru
                     continue
                 if k == 'convert_to_iter_based' and registry.name == 'parameter scheduler':  # mmengine's build option
                     continue
+                if k == 'priority' and registry.name == 'hook':  # Runner.register_hook takes it off the config
+                    continue
                 raise ConfigError(f'{path}.{k}: unknown key for {obj.__name__} ({registry.name} type '
                                   f'{obj_type!r}); {_hint(k, accepted)}.')
     return obj

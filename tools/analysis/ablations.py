@@ -8,12 +8,17 @@ of the budget's grid (lr = lr_recipe x B / B_recipe, same epochs, SGD), Appendix
 Each run's merged config is written to ``<work-dir>/<budget>/<run>/<run>.py`` (also with ``--dry-run``), so every
 printed command can be run by hand; runs shared by several tables (the baseline) train once, and a run whose
 ``result.json`` exists is reused (``--force`` retrains). With ``--gpus N`` > 1 the commands are
-``tools/dist_train.sh`` ones. Paper values: ImageNet linear top-1 (%), 100-epoch pretraining.
+``tools/dist_train.sh`` ones. With ``--seeds 0 1 2`` every row trains once per seed (seed 0 in ``RUN``, the others in
+``RUN-seedS``: init and batches differ, and every row of a seed shares them); the table gives top-1 as mean ± sd over
+the seeds and, beside each row, its paired difference to the table's baseline row (same seed: same init, same
+batches), which is what separates an effect from run-to-run noise. Paper values: ImageNet linear top-1 (%),
+100-epoch pretraining.
 
 Examples::
 
     python tools/analysis/ablations.py --table 3 --budget cpu-short --data-root ../shared/data/cifar10
     python tools/analysis/ablations.py --table sec5.2-steps 4 --budget cpu-tiny --data-root ../shared/data/cifar10
+    python tools/analysis/ablations.py --table 4 --budget cpu-tiny --seeds 0 1 2 --data-root ../shared/data/cifar10
     python tools/analysis/ablations.py --table all --budget in1k-100e --gpus 8 --data-root data/imagenet --dry-run
 """
 import argparse
@@ -57,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--gpus', type=int, default=1, help='> 1: train with tools/dist_train.sh on this many GPUs')
     p.add_argument('--dry-run', action='store_true', help='write the merged configs and print the commands only')
     p.add_argument('--force', action='store_true', help='retrain runs that already have a result.json')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0],
+                   help='train every row once per seed; the table gives mean ± sd and the paired difference to the '
+                        'baseline row (default: 0)')
     return p.parse_args(argv)
 
 
@@ -72,7 +80,7 @@ def set_num_views(cfg, num_views: int, row: Row) -> None:
                          f'train pipeline or a view-making data preprocessor, found {len(steps)} MultiView steps')
 
 
-def row_config(budget: dict, row: Row, data_root: str, gpus: int):
+def row_config(budget: dict, row: Row, data_root: str, gpus: int, seed: int = 0):
     """The budget's recipe with the row's delta merged in: the config the run trains."""
     from mmengine.config import Config
 
@@ -82,7 +90,8 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int):
     num_views, warmup = delta.pop('num_views', None), delta.pop('warmup_fraction', None)
     add_hooks = delta.pop('add_custom_hooks', [])  # a method's own hooks, after the recipe's (SwAV's SwAVHook)
     cfg.merge_from_dict(delta)
-    cfg.merge_from_dict({**COMMON_OPTIONS, **budget['options'], budget['root_key']: data_root})
+    cfg.merge_from_dict({**COMMON_OPTIONS, **budget['options'], budget['root_key']: data_root,
+                         'randomness.seed': seed})
     model = cfg.model
     if model.neck.get('in_channels', 0) is None:  # a comparison method's neck: the backbone's width
         model.neck.in_channels = Config.fromfile(str(RECIPES / budget['config'])).model.neck.in_channels
@@ -172,9 +181,9 @@ def linear_top1(work_dir: Path) -> float:
     return [r['accuracy/top1'] for r in records if 'accuracy/top1' in r][-1]
 
 
-def run_row(row: Row, run_dir: Path, train: list, evaluate: list) -> dict:
+def run_row(run_dir: Path, train: list, evaluate: list) -> dict:
     """Train, evaluate and summarise one run (a failed run is recorded, not fatal: 'unstable' rows may fail)."""
-    result = dict(run=row.run, status='ok', train_seconds=None, eval_seconds=None, top1=None, top5=None)
+    result = dict(run=run_dir.name, status='ok', train_seconds=None, eval_seconds=None, top1=None, top5=None)
     start = time.perf_counter()
     rc = execute(train, run_dir / 'train.out')
     result['train_seconds'] = round(time.perf_counter() - start, 1)
@@ -204,21 +213,67 @@ def fmt(x: float | None, spec: str = '.1f') -> str:
     return '-' if x is None else format(x, spec)
 
 
+def run_name(row: Row, seed: int) -> str:
+    return row.run if seed == 0 else f'{row.run}-seed{seed}'
+
+
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None for fewer than 2 values)."""
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+    return mean, sd
+
+
+def over_seeds(per_seed: list[dict], seeds: list[int]) -> dict:
+    """One row's result over its seeds: top-1 mean ± sd of the runs that finished, the first seed's curves, every
+    seed's top-1; status 'ok' only if every seed's run is."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    top1s = [r['top1'] for r in per_seed if r['top1'] is not None]
+    top1, sd = mean_sd(top1s)
+    bad = [f'seed {s}: {r["status"]}' for s, r in zip(seeds, per_seed) if r['status'] != 'ok']
+    return dict(per_seed[0], run=per_seed[0]['run'], status='; '.join(bad) or 'ok', top1=top1, top1_sd=sd,
+                top5=mean_sd([r['top5'] for r in per_seed if r['top5'] is not None])[0],
+                seeds=seeds, top1_seeds=[r['top1'] for r in per_seed],
+                train_seconds=sum(r['train_seconds'] or 0 for r in per_seed) / len(per_seed))
+
+
+def paired_deltas(rows: list[Row], results: list[dict]) -> list[tuple[float | None, float | None]]:
+    """Per row: mean ± sd over seeds of (row - baseline row) top-1, the baseline being the recipe itself
+    (``baseline`` at the budget's batch and d); (None, None) without one, or with a single seed."""
+    base = next((r for row, r in zip(rows, results) if row.run == 'baseline'), None)
+    if base is None or len(base.get('seeds', [])) < 2:
+        return [(None, None)] * len(rows)
+    return [mean_sd([a - b for a, b in zip(r['top1_seeds'], base['top1_seeds']) if a is not None and b is not None])
+            for r in results]
+
+
 def write_table(table: str, budget_name: str, rows: list[Row], results: list[dict], out: Path,
-                wall: float) -> None:
+                wall: float, seeds: list[int]) -> None:
     title, evaluation = TABLES[table][0], BUDGETS[budget_name]['eval']
+    deltas = paired_deltas(rows, results)
     lines = [f'### {title} — budget `{budget_name}` ({BUDGETS[budget_name]["note"]})', '',
              f'| row | paper: IN-1k linear top-1 (%) | ours: {evaluation} top-1 (%) | final loss | final z_std·√d | '
              'train time (s) | status |', '|---|---|---|---|---|---|---|']
-    for row, r in zip(rows, results):
-        lines.append(f'| {row.name} | {fmt(row.paper)} | {fmt(r["top1"])} | {fmt(r["final_loss"], ".3f")} | '
+    if len(seeds) > 1:
+        lines[2:4] = [f'| row | paper: IN-1k linear top-1 (%) | ours: {evaluation} top-1 (%), mean ± sd over seeds '
+                      f'{seeds} | per seed | paired Δ vs baseline (mean ± sd) | final loss (seed {seeds[0]}) | final '
+                      'z_std·√d | mean train time (s) | status |', '|---|---|---|---|---|---|---|---|---|']
+    for row, r, (delta, delta_sd) in zip(rows, results, deltas):
+        top1 = fmt(r['top1']) if len(seeds) == 1 else f'{fmt(r["top1"])} ± {fmt(r.get("top1_sd"))}'
+        extra = '' if len(seeds) == 1 else (f'{" / ".join(fmt(v) for v in r["top1_seeds"])} | '
+                                            f'{fmt(delta, "+.1f")} ± {fmt(delta_sd)} | ')
+        lines.append(f'| {row.name} | {fmt(row.paper)} | {top1} | {extra}{fmt(r["final_loss"], ".3f")} | '
                      f'{fmt(r["final_z_std_x_sqrt_d"], ".3f")} | {fmt(r["train_seconds"], ".0f")} | {r["status"]} |')
     lines.append(f'\nWall time of this invocation for the table: {wall:.0f} s (runs reused from earlier: 0 s).')
     stem = str(out / f'table{table}_{budget_name}')  # not Path.with_suffix: 'sec4.5' has a dot
     Path(stem + '.md').write_text('\n'.join(lines) + '\n')
     Path(stem + '.json').write_text(json.dumps(dict(
         table=title, budget=budget_name, command=' '.join(map(shlex.quote, sys.argv)), wall_seconds=round(wall),
-        rows=[dict(asdict(row), **r) for row, r in zip(rows, results)]), indent=1))
+        seeds=seeds, rows=[dict(asdict(row), **r, paired_delta=d, paired_delta_sd=sd)
+                           for row, r, (d, sd) in zip(rows, results, deltas)]), indent=1))
     plot(title, budget_name, rows, results, Path(stem + '.png'))
     print('\n'.join(lines), flush=True)
 
@@ -236,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     data_root = str(Path(args.data_root or budget['data_root']).resolve())  # commands run from the repo root
     if not args.dry_run and not Path(data_root).is_dir():
         raise MissingPathError(f'--data-root {data_root}: not a folder (expected train/ and val class folders)')
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f'--seeds {" ".join(map(str, args.seeds))}: a seed is repeated; give each seed once')
     tables = list(TABLES) if 'all' in args.table else args.table
     root = Path(args.work_dir) / args.budget
     out = Path(args.out_dir) if args.out_dir else root
@@ -245,21 +302,26 @@ def main(argv: list[str] | None = None) -> None:
         rows = [r for r in rows_of(table, budget) if not args.rows or any(fnmatch(r.run, s) for s in args.rows)]
         results, start = [], time.perf_counter()
         for row in rows:
-            run_dir = (root / row.run).resolve()
-            run_dir.mkdir(parents=True, exist_ok=True)
-            cfg_path = run_dir / f'{row.run}.py'
-            row_config(budget, row, data_root, args.gpus).dump(str(cfg_path))
-            train, evaluate = commands(cfg_path, run_dir, budget, data_root, args.gpus)
-            if args.dry_run:
-                print(f'# {TABLES[table][0]}: {row.name} [paper: {row.paper}; evaluation: {budget["eval"]}]\n'
-                      f'{shlex.join(train)}\n{" ".join(evaluate)}')
-                continue
-            if row.run not in done and (args.force or not (run_dir / 'result.json').exists()):
-                print(f'{TABLES[table][0]}: {row.name} ({row.run}) ...', flush=True)
-                done[row.run] = run_row(row, run_dir, train, evaluate)
-            results.append(done.setdefault(row.run, json.loads((run_dir / 'result.json').read_text())))
+            per_seed = []
+            for seed in args.seeds:
+                run = run_name(row, seed)
+                run_dir = (root / run).resolve()
+                run_dir.mkdir(parents=True, exist_ok=True)
+                cfg_path = run_dir / f'{run}.py'
+                row_config(budget, row, data_root, args.gpus, seed).dump(str(cfg_path))
+                train, evaluate = commands(cfg_path, run_dir, budget, data_root, args.gpus)
+                if args.dry_run:
+                    print(f'# {TABLES[table][0]}: {row.name} [paper: {row.paper}; evaluation: {budget["eval"]}; '
+                          f'seed {seed}]\n{shlex.join(train)}\n{" ".join(evaluate)}')
+                    continue
+                if run not in done and (args.force or not (run_dir / 'result.json').exists()):
+                    print(f'{TABLES[table][0]}: {row.name} ({run}) ...', flush=True)
+                    done[run] = run_row(run_dir, train, evaluate)
+                per_seed.append(done.setdefault(run, json.loads((run_dir / 'result.json').read_text())))
+            if per_seed:
+                results.append(over_seeds(per_seed, args.seeds))
         if not args.dry_run and rows:
-            write_table(table, args.budget, rows, results, out, time.perf_counter() - start)
+            write_table(table, args.budget, rows, results, out, time.perf_counter() - start, args.seeds)
 
 
 if __name__ == '__main__':
