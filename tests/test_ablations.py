@@ -198,6 +198,10 @@ def test_dry_run_lists_every_table_at_every_budget(budget, tmp_path):
     if budget == 'in1k-100e':  # the paper's protocol: the linear probe, not kNN
         assert 'knn_eval' not in out and out.count(LINEAR_PROBE) == out.count('# ') > 0
         assert 'evaluation: linear' in out and 'model.backbone.init_cfg.checkpoint=$(cat ' in out
+        probe = Config.fromfile(str(REPO / LINEAR_PROBE))  # the file exists (it once pointed at configs/benchmarks/)
+        assert probe.model.backbone.init_cfg.type == 'CheckedPretrained' and probe.train_cfg.max_epochs == 90
+        assert probe.optim_wrapper.optimizer.type == 'LARS' and probe.train_dataloader.batch_size * 8 == 4096
+        assert {'data_root'} <= set(probe.train_dataloader.dataset) & set(probe.val_dataloader.dataset)
     else:
         assert LINEAR_PROBE not in out and out.count('knn_eval.py') == out.count('# ')
 
