@@ -138,6 +138,60 @@ def test_comparison_methods_come_from_mmpretrain_registry(row, algorithm, parts)
     assert type(built.neck).__module__.startswith('mmpretrain.models.')
 
 
+
+# ---------------------------------------------------------------- Sec. 6.2: SimCLR with SimSiam's parts
+def _simclr_with_predictor(stop_gradient: bool):
+    from mmpretrain.models.selfsup.simclr import SimCLR
+
+    from simsiam_mm.models import SimCLRWithPredictor
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='SimCLRWithPredictor', stop_gradient=stop_gradient,
+        backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=8, stem_channels=8),
+        neck=dict(type='mmpretrain.NonLinearNeck', in_channels=64, hid_channels=32, out_channels=16, num_layers=2,
+                  norm_cfg=dict(type='BN1d')),
+        head=dict(type='mmpretrain.ContrastiveHead', loss=dict(type='mmpretrain.CrossEntropyLoss'), temperature=0.1),
+        predictor=dict(type='SimSiamPredictor', in_channels=16, hid_channels=4, out_channels=16,
+                       norm_cfg=dict(type='BN1d'))))
+    assert type(model) is SimCLRWithPredictor and issubclass(SimCLRWithPredictor, SimCLR)  # mmpretrain's, extended
+    assert SimCLR is MMPRETRAIN_MODELS.get('SimCLR') and 'SimCLR' not in MODELS.module_dict
+    return model
+
+
+@pytest.mark.parametrize('stop_gradient', [False, True])
+def test_simclr_with_predictor_is_infonce_of_p_against_z(stop_gradient):
+    """Sec. 6.2: the loss is InfoNCE (T = 0.1) of each view's p/‖p‖ against the 2N − 1 other keys z/‖z‖, the positive
+    its image's other view; with stop-gradient no gradient reaches the backbone through the keys."""
+    torch.manual_seed(1)
+    views = [torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16)]
+    model = _simclr_with_predictor(stop_gradient).train()
+    loss = model.loss(views, None)['loss']
+    grads = torch.autograd.grad(loss, list(model.backbone.parameters()))
+
+    def by_hand(detach: bool) -> tuple[torch.Tensor, tuple]:
+        reference = _simclr_with_predictor(stop_gradient).train()  # the same weights (same seed)
+        x = torch.stack(views, 1).flatten(0, 1)  # 6 views: image i's are rows 2i, 2i + 1
+        z = reference.neck(reference.backbone(x))[0]
+        p = torch.nn.functional.normalize(reference.predictor(z), dim=1)
+        k = torch.nn.functional.normalize(z, dim=1)
+        k = k.detach() if detach else k
+        terms = []
+        for i in range(6):
+            others = [j for j in range(6) if j != i]
+            logits = torch.stack([p[i] @ k[j] for j in others]) / 0.1
+            terms.append(torch.logsumexp(logits, 0) - logits[others.index(i ^ 1)])
+        expected = torch.stack(terms).mean()
+        return expected, torch.autograd.grad(expected, list(reference.backbone.parameters()))
+
+    expected, expected_grads = by_hand(stop_gradient)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    for g, e in zip(grads, expected_grads):
+        torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-5)
+    _, other_grads = by_hand(not stop_gradient)  # the switch matters: the keys' gradient is not negligible
+    assert max((g - o).abs().max() for g, o in zip(grads, other_grads)) > 1e-3
+    with pytest.raises(ConfigError, match='views per image'):
+        model.loss(views * 2, None)
+
 @pytest.mark.slow
 def test_alternation_loop_with_one_step_trains_as_simsiam(cifar10_root, tmp_path):
     """Through the Runner: 2 iterations with AlternationLoop(steps=1) end at SimSiam's weights (same batches)."""
