@@ -106,8 +106,9 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int, seed: int = 0)
         cfg.optim_wrapper.optimizer.lr = own_lr * batch / delta['auto_scale_lr']['base_batch_size']
         cfg.auto_scale_lr.base_batch_size = batch
     if cfg.train_cfg.type == 'AlternationLoop' and 'max_epochs' in cfg.train_cfg:
-        for sched in cfg.param_scheduler:  # the loop counts iterations
-            sched['convert_to_iter_based'] = True
+        for sched in cfg.param_scheduler:  # the loop counts iterations: epoch-based schedulers are converted
+            if sched.get('by_epoch', True):
+                sched['convert_to_iter_based'] = True
     if num_views is not None:
         set_num_views(cfg, num_views, row)
     if row.batch_size is not None:
