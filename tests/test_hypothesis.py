@@ -17,6 +17,15 @@ from conftest import REPO, tiny_model_cfg
 ABLATIONS = REPO / 'configs/simsiam/ablations'
 
 
+@pytest.fixture(autouse=True)
+def our_scope():
+    """Build in our scope, whatever default scope an earlier test in this process left behind (the downstream
+    benchmarks' tests leave mmseg's: in one process our types were then looked up in mmseg's registry)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        yield
+
+
 def twins(cls, **kwargs):
     """A tiny SimSiam and a ``cls`` with the same weights (train mode: batch statistics, as in training)."""
     torch.manual_seed(0)
