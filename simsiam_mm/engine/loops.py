@@ -40,6 +40,11 @@ class AlternationLoop(IterBasedTrainLoop):
             by-epoch schedulers then need ``convert_to_iter_based=True``: tools/analysis/ablations.py sets it).
         **kwargs: ``IterBasedTrainLoop``'s (``val_interval``, ...).
 
+    With k = 1 a run equals SimSiam's under ``IterBasedTrainLoop`` (same weights, same batches). A recipe with an
+    ``EpochBasedTrainLoop`` draws its random streams in another order (the data loader's iterator is made at another
+    point of start-up), so there the k = 1 run starts from other weights and batches: compare k-step runs with the
+    k = 1 run of this loop (docs/ablations.md, ``cpu-short``).
+
     Memory: k preprocessed batches and their targets (see :class:`~simsiam_mm.models.AlternatingSimSiam`). A run
     resumed in the middle of an alternation recomputes the rest of its targets with the resumed weights.
     """
