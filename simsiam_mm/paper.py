@@ -81,7 +81,6 @@ BUDGETS: dict[str, dict] = {
         batch=256, batch_sizes=tuple(PAPER_BATCH), dims=tuple(PAPER_DIM), num_train=1281167, eval='linear',
         options={}, knn=[], note="the paper's ImageNet setting: ResNet-50, 100 epochs at batch 256; the linear probe"),
 }
-COMMON_OPTIONS = {'randomness.seed': 0}  # every row starts from the same weights and batches
 
 
 @dataclass

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +36,6 @@ from pathlib import Path
 from simsiam_mm.errors import ConfigError, MissingPathError, cli_main
 from simsiam_mm.paper import (
     BUDGETS,
-    COMMON_OPTIONS,
     FREEZE_FRACTION,
     LINEAR_PROBE,
     TABLES,
@@ -90,8 +90,8 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int, seed: int = 0)
     num_views, warmup = delta.pop('num_views', None), delta.pop('warmup_fraction', None)
     add_hooks = delta.pop('add_custom_hooks', [])  # a method's own hooks, after the recipe's (SwAV's SwAVHook)
     cfg.merge_from_dict(delta)
-    cfg.merge_from_dict({**COMMON_OPTIONS, **budget['options'], budget['root_key']: data_root,
-                         'randomness.seed': seed})
+    # the seed: every row of one seed starts from the same weights and sees the same batches
+    cfg.merge_from_dict({**budget['options'], budget['root_key']: data_root, 'randomness.seed': seed})
     model = cfg.model
     if model.neck.get('in_channels', 0) is None:  # a comparison method's neck: the backbone's width
         model.neck.in_channels = Config.fromfile(str(RECIPES / budget['config'])).model.neck.in_channels
@@ -222,9 +222,7 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (None for fewer than 2 values)."""
     if not values:
         return None, None
-    mean = sum(values) / len(values)
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
-    return mean, sd
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 def over_seeds(per_seed: list[dict], seeds: list[int]) -> dict:
