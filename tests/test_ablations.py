@@ -171,7 +171,7 @@ def test_dry_run_prints_train_and_knn_commands(dry_run):
     *recipe_hooks, swav_hook = swav.custom_hooks
     assert recipe_hooks == quick.get('custom_hooks', []) and swav_hook.type == 'mmpretrain.SwAVHook'
     assert swav_hook.batch_size == 8 and swav_hook.frozen_layers_cfg == dict(prototypes=1)
-    assert 'add_custom_hooks' not in swav
+    assert 'method_hooks' not in swav
 
 
 def test_paper_values_are_the_corrected_ones():
@@ -289,3 +289,20 @@ def test_alternation_rows_convert_only_epoch_based_schedulers(budget_name):
         assert cfg.train_cfg.type == 'AlternationLoop', row.run
         for sched in cfg.param_scheduler:
             assert sched.get('convert_to_iter_based', False) == sched.get('by_epoch', True), (row.run, sched)
+
+
+def test_misspelt_row_key_is_named_not_merged(tmp_path, monkeypatch):
+    """A row's own key misspelt (``method_hook``) would be merged into the config, where the Runner ignores it and
+    SwAV trains without its hook: the runner names it instead. A key the Runner reads passes through."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / 'typo.py').write_text((ABLATIONS / 'compare-swav.py').read_text().replace('method_hooks =',
+                                                                                       'method_hook ='))
+    monkeypatch.setattr(tool, 'ABLATIONS', tmp_path)
+    row = tool.Row(name='typo', config='typo', paper=None)
+    with pytest.raises(ConfigError, match=r"typo.py: unknown key 'method_hook' \(did you mean 'method_hooks'\?\)"):
+        tool.row_config(tool.BUDGETS['smoke'], row, 'data/cifar10', 1)
+    (tmp_path / 'typo.py').write_text((ABLATIONS / 'compare-swav.py').read_text())
+    assert tool.row_config(tool.BUDGETS['smoke'], row, 'data/cifar10', 1).custom_hooks[-1].type == 'mmpretrain.SwAVHook'

@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+ROW_KEYS = ('num_views', 'warmup_fraction', 'method_hooks')  # a row's keys that the runner reads, not the Runner
+
+
 def set_num_views(cfg, num_views: int, row: Row) -> None:
     """Views per image: on the pipeline's ``MultiView`` step, or on a preprocessor that makes them (batched)."""
     steps = [t for t in cfg.train_dataloader.dataset.get('pipeline', []) if t.get('type') == 'MultiView']
@@ -84,11 +87,17 @@ def row_config(budget: dict, row: Row, data_root: str, gpus: int, seed: int = 0)
     """The budget's recipe with the row's delta merged in: the config the run trains."""
     from mmengine.config import Config
 
+    from simsiam_mm.apis.config import nearest
     from simsiam_mm.registry import MODELS
     cfg = Config.fromfile(str(RECIPES / budget['config']))
     delta = Config.fromfile(str(ABLATIONS / f'{row.config}.py')).to_dict()
+    for key in delta:  # the runner's own keys: a misspelt one would be merged into the config and silently ignored
+        close = nearest(key, ROW_KEYS, n=1, cutoff=0.8)
+        if key not in ROW_KEYS and close:
+            raise ConfigError(f'{ABLATIONS / row.config}.py: unknown key {key!r} (did you mean {close[0]!r}?); the '
+                              f'runner reads {", ".join(ROW_KEYS)}')
     num_views, warmup = delta.pop('num_views', None), delta.pop('warmup_fraction', None)
-    add_hooks = delta.pop('add_custom_hooks', [])  # a method's own hooks, after the recipe's (SwAV's SwAVHook)
+    add_hooks = delta.pop('method_hooks', [])  # a method's own hooks, after the recipe's (SwAV's SwAVHook)
     cfg.merge_from_dict(delta)
     # the seed: every row of one seed starts from the same weights and sees the same batches
     cfg.merge_from_dict({**budget['options'], budget['root_key']: data_root, 'randomness.seed': seed})
