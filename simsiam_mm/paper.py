@@ -5,7 +5,7 @@ A row is a delta config in ``configs/simsiam/ablations/`` merged onto a budget's
 linear top-1 (%) after 100-epoch pretraining, by section: Fig. 2 / Sec. 4.1 (stop-gradient), Table 1 / Sec. 4.2
 (predictor), Table 2 / Sec. 4.3 (batch size), Table 3 / Sec. 4.4 (BN), Sec. 4.5 and 4.6 (similarity,
 symmetrization: unnumbered tables), Sec. 5.2 (the hypothesis' proof of concept), Table 4 (the method comparison),
-Sec. 6.2 (SimCLR with SimSiam's parts) and Appendix B (output dimension). ``None``: the paper gives no number
+Sec. 6.2 (SimCLR and SwAV with SimSiam's parts) and Appendix B (output dimension). ``None``: the paper gives no number
 (e.g. Table 3 "all": "unstable"). The values are those filed in issue 24 from the paper's full text;
 docs/ablations.md says which could be checked.
 """
@@ -136,6 +136,9 @@ TABLES: dict[str, tuple[str, list[Row]]] = {
     'sec6.2': ('Sec. 6.2: SimCLR with SimSiam\'s predictor and stop-gradient',
                [Row('SimCLR', 'compare-simclr', 66.5), Row('+ prediction MLP', 'compare-simclr-predictor', 66.4),
                 Row('+ prediction MLP and stop-grad', 'compare-simclr-predictor-stopgrad', 66.0)]),
+    'sec6.2-swav': ('Sec. 6.2: SwAV with SimSiam\'s predictor, and without stop-gradient (two views, no queue)',
+                    [Row('SwAV', 'compare-swav', 66.5), Row('+ prediction MLP', 'compare-swav-predictor', 65.2),
+                     Row('remove stop-grad ("NaN")', 'compare-swav-no-stopgrad', None)]),
 }
 
 

@@ -226,9 +226,9 @@ def test_every_ablation_config_builds_and_trains_2_iterations(dry_run, cifar10_r
             cfg.train_cfg = dict(type='AlternationLoop', steps=merged.train_cfg.steps, max_iters=2)
         if cfg.model.type == 'mmpretrain.MoCo':
             cfg.model.feat_dim = cfg.model.neck.out_channels  # the queue's width: the tiny neck's output
-        if cfg.model.type == 'mmpretrain.SwAV':
+        if cfg.model.type in ('mmpretrain.SwAV', 'SwAVWithPredictor'):
             cfg.model.head.loss.feat_dim = cfg.model.neck.out_channels  # the prototypes' width: the tiny neck's
-        if cfg.model.type == 'SimCLRWithPredictor':  # Sec. 6.2's predictor at the tiny neck's width
+        if cfg.model.get('predictor') and cfg.model.type.endswith('WithPredictor'):  # Sec. 6.2's h, tiny neck's d
             d = cfg.model.neck.out_channels
             cfg.model.predictor.update(in_channels=d, hid_channels=d // 4, out_channels=d)
         # RankMe at the end, as the CPU budgets' recipe runs it (it once failed on mmpretrain's necks after training)

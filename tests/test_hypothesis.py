@@ -214,3 +214,83 @@ def test_alternation_loop_with_one_step_trains_as_simsiam(cifar10_root, tmp_path
     assert weights['simsiam'].keys() == weights['k1'].keys()
     for key, value in weights['simsiam'].items():
         torch.testing.assert_close(weights['k1'][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+# ---------------------------------------------------------------- Sec. 6.2: SwAV with SimSiam's parts
+def _swav(**kwargs):
+    """A tiny SwAV (mmpretrain's, or ours with ``kwargs``) from seed 0: the same weights for the same parts."""
+    torch.manual_seed(0)
+    return MODELS.build(dict(
+        type='mmpretrain.SwAV' if not kwargs else 'SwAVWithPredictor', **kwargs,
+        backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=8, stem_channels=8),
+        neck=dict(type='mmpretrain.SwAVNeck', in_channels=64, hid_channels=32, out_channels=16, with_avg_pool=True),
+        head=dict(type='mmpretrain.SwAVHead', loss=dict(type='mmpretrain.SwAVLoss', feat_dim=16, num_prototypes=20,
+                                                        epsilon=0.05, temperature=0.1)))).train()
+
+
+@pytest.mark.parametrize('n', [1, 3, 8])
+def test_sinkhorn_equals_mmpretrains_and_gives_assignments(n):
+    from mmpretrain.models.losses.swav_loss import distributed_sinkhorn
+
+    from simsiam_mm.models.relations import sinkhorn
+    scores = torch.nn.functional.normalize(torch.randn(n, 16), dim=1) @ torch.nn.functional.normalize(
+        torch.randn(20, 16), dim=1).T
+    q = sinkhorn(scores, 3, 0.05)
+    torch.testing.assert_close(q, distributed_sinkhorn(scores, 3, 1, 0.05), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(q.sum(dim=1), torch.ones(n))  # each sample's codes are an assignment
+    scores.requires_grad_(True)
+    (g,) = torch.autograd.grad(sinkhorn(scores, 3, 0.05)[:, 0].sum(), scores)  # differentiable (no in-place steps)
+    assert torch.isfinite(g).all()
+
+
+def test_swav_with_identity_predictor_is_mmpretrains_swav():
+    """With no predictor and stop-gradient, the loss and every gradient are mmpretrain's SwAV's (two views, no
+    queue): our re-statement of the swapped prediction is SwAVLoss's."""
+    from mmpretrain.models.selfsup.swav import SwAV
+
+    from simsiam_mm.models import SwAVWithPredictor
+    torch.manual_seed(1)
+    views = [torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]
+    theirs, ours = _swav(), _swav(stop_gradient=True)
+    assert type(theirs) is SwAV and type(ours) is SwAVWithPredictor and isinstance(ours, SwAV)
+    loss, expected = ours.loss(views, None)['loss'], theirs.loss(views, None)['loss']
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(loss, list(ours.parameters()))
+    expected_grads = torch.autograd.grad(expected, list(theirs.parameters()))
+    for g, e in zip(grads, expected_grads):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
+
+
+def test_swav_predictor_predicts_codes_of_z_and_stop_gradient_matters():
+    """With h: the codes are Sinkhorn of z's scores (constants), the predictions softmax of p = h(z)'s scores / T;
+    removing stop-gradient sends gradient through Sinkhorn-Knopp and changes the backbone's gradient."""
+    from mmpretrain.models.losses.swav_loss import distributed_sinkhorn
+    torch.manual_seed(1)
+    views = [torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]
+    predictor = dict(type='SimSiamPredictor', in_channels=16, hid_channels=4, out_channels=16,
+                     norm_cfg=dict(type='BN1d'))
+    model = _swav(predictor=predictor)
+    loss = model.loss(views, None)['loss']
+    reference = _swav(predictor=predictor)  # by hand, on the same weights
+    swav = reference.head.loss_module
+    with torch.no_grad():
+        swav.prototypes.weight.copy_(torch.nn.functional.normalize(swav.prototypes.weight, dim=1))
+    z = reference.neck([reference.backbone(torch.cat(views))])
+    p = torch.nn.functional.normalize(reference.predictor(z), dim=1)
+    q = [distributed_sinkhorn(swav.prototypes(z[i * 4:(i + 1) * 4]).detach(), 3, 1, 0.05) for i in (0, 1)]
+    log_p = [torch.log_softmax(swav.prototypes(p[i * 4:(i + 1) * 4]) / 0.1, dim=1) for i in (0, 1)]
+    expected = -((q[0] * log_p[1]).sum(1).mean() + (q[1] * log_p[0]).sum(1).mean()) / 2
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    with_sg = torch.autograd.grad(loss, list(model.backbone.parameters()))
+    free = _swav(predictor=predictor, stop_gradient=False)
+    without_sg = torch.autograd.grad(free.loss(views, None)['loss'], list(free.backbone.parameters()))
+    assert max((a - b).abs().max() for a, b in zip(with_sg, without_sg)) > 1e-4
+
+
+def test_swav_with_predictor_refuses_a_queue_and_other_view_counts():
+    model = _swav(predictor=None, stop_gradient=True)
+    with pytest.raises(ConfigError, match='takes 2'):
+        model.loss([torch.randn(2, 3, 16, 16)] * 3, None)
+    model.head.loss_module.queue = torch.zeros(2, 8, 16)  # what SwAVHook sets with queue_length > 0
+    with pytest.raises(ConfigError, match="queue_length=0"):
+        model.loss([torch.randn(2, 3, 16, 16)] * 2, None)
