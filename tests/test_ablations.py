@@ -181,6 +181,8 @@ def test_paper_values_are_the_corrected_ones():
     assert rows[('fig2', 'predictor-lr-decayed')] == 67.7 and ('fig2', 'baseline') not in rows
     assert rows[('sec4.5', 'cross-entropy')] == 63.2 and rows[('sec4.6', 'asymmetric-2x')] == 67.3
     assert rows[('4', 'compare-mocov2')] == 67.4  # Table 4 is the method comparison
+    assert rows[('sec6.2-swav', 'compare-swav-predictor')] == 65.2  # Sec. 6.2, SwAV + prediction MLP
+    assert rows[('sec6.2-swav', 'compare-swav-no-stopgrad')] is None  # "NaN": diverged, no accuracy
     for path in [REPO / 'docs/ablations.md', REPO / 'simsiam_mm/paper.py', *ABLATIONS.glob('*.py')]:
         assert '35.2' not in path.read_text(), path
 
