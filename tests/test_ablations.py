@@ -137,13 +137,13 @@ def dry_run(tmp_path_factory) -> tuple[Path, str]:
 def test_dry_run_prints_train_and_knn_commands(dry_run):
     root, stdout = dry_run
     runs = sorted(p.name for p in root.iterdir())
-    assert len(runs) == 26 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
-                                'baseline-dim256', 'compare-byol'} <= set(runs)
+    assert len(runs) == 28 and {'asymmetric-2x', 'baseline-batch4', 'alternation-epoch', 'moving-average',
+                                'baseline-dim256', 'compare-byol', 'compare-swav-no-stopgrad'} <= set(runs)
     assert 'baseline-batch8' not in runs and 'baseline-dim2048' not in runs  # the recipe's own: the baseline run
     for run in runs:
         assert f'tools/train.py {root.resolve() / run / run}.py --work-dir' in stdout
-    # rows of fig2, 1, 2, 3, sec4.5, sec4.6, sec5.2-steps, sec5.2-average, appB, 4, sec6.2
-    assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3 + 5 + 4 + 2 + 6 + 3
+    # rows of fig2, 1, 2, 3, sec4.5, sec4.6, sec5.2-steps, sec5.2-average, appB, 4, sec6.2, sec6.2-swav
+    assert stdout.count('tools/analysis/knn_eval.py') == 2 + 4 + 2 + 4 + 2 + 3 + 5 + 4 + 2 + 6 + 3 + 3
     cfg = {run: Config.fromfile(str(root / run / f'{run}.py')) for run in runs}
     quick = Config.fromfile(str(REPO / 'configs/simsiam/simsiam_resnet18-cifar_1xb32-coslr-1e-2k_cifar10-quick.py'))
     lr = {4: cfg['baseline-batch4'].optim_wrapper.optimizer.lr, 8: cfg['baseline'].optim_wrapper.optimizer.lr}
