@@ -274,7 +274,25 @@ def test_runner_trains_evaluates_and_tabulates_over_seeds(cifar10_root, tmp_path
     assert table['wall_seconds'] >= ce['train_seconds']
     assert (root / 'tablesec4.5_smoke.png').stat().st_size > 0
     md = (root / 'tablesec4.5_smoke.md').read_text()
-    assert 'paired Δ vs baseline' in md and '| cross-entropy | 63.2 |' in md
+    assert 'paired Δ vs cosine (default) (mean ± sd)' in md and '| cross-entropy | 63.2 |' in md
+
+
+def test_paired_delta_is_to_the_baseline_row_or_else_the_first():
+    """Sec. 6.2's tables have no ``baseline`` row: their rows are paired with the first (SimCLR, SwAV), the method
+    SimSiam's parts are added to (the column was empty there once)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    result = [dict(seeds=[0, 1], top1_seeds=t) for t in ([40.0, 44.0], [41.0, 47.0], [30.0, 30.0])]
+    rows = tool.TABLES['sec6.2-swav'][1]
+    assert tool.reference(rows) == 0
+    (d0, sd0), (d1, sd1), (d2, _) = tool.paired_deltas(rows, result)
+    assert (d0, sd0) == (0, 0) and d1 == pytest.approx(2.0) and sd1 == pytest.approx(2 ** 0.5) and d2 == -12.0
+    rows = tool.TABLES['sec4.5'][1]  # cosine (baseline), cross-entropy
+    assert tool.reference(rows) == 0 and tool.reference(rows[::-1]) == 1
+    assert tool.paired_deltas(rows[::-1], result[:2])[0] == (-2.0, pytest.approx(2 ** 0.5))
+    assert tool.paired_deltas(rows, [dict(r, seeds=[0]) for r in result[:2]]) == [(None, None)] * 2  # one seed
 
 
 @pytest.mark.parametrize('budget_name', ['smoke', 'cpu-short'])

@@ -248,11 +248,17 @@ def over_seeds(per_seed: list[dict], seeds: list[int]) -> dict:
                 train_seconds=sum(r['train_seconds'] or 0 for r in per_seed) / len(per_seed))
 
 
+def reference(rows: list[Row]) -> int:
+    """The row the others are paired with: the recipe itself (``baseline`` at the budget's batch and d), or in a
+    table without it (Sec. 6.2) its first row, the method SimSiam's parts are added to."""
+    return next((i for i, row in enumerate(rows) if row.run == 'baseline'), 0)
+
+
 def paired_deltas(rows: list[Row], results: list[dict]) -> list[tuple[float | None, float | None]]:
-    """Per row: mean ± sd over seeds of (row - baseline row) top-1, the baseline being the recipe itself
-    (``baseline`` at the budget's batch and d); (None, None) without one, or with a single seed."""
-    base = next((r for row, r in zip(rows, results) if row.run == 'baseline'), None)
-    if base is None or len(base.get('seeds', [])) < 2:
+    """Per row: mean ± sd over seeds of (row - reference row) top-1 (:func:`reference`); (None, None) with a single
+    seed."""
+    base = results[reference(rows)]
+    if len(base.get('seeds', [])) < 2:
         return [(None, None)] * len(rows)
     return [mean_sd([a - b for a, b in zip(r['top1_seeds'], base['top1_seeds']) if a is not None and b is not None])
             for r in results]
@@ -267,8 +273,9 @@ def write_table(table: str, budget_name: str, rows: list[Row], results: list[dic
              'train time (s) | status |', '|---|---|---|---|---|---|---|']
     if len(seeds) > 1:
         lines[2:4] = [f'| row | paper: IN-1k linear top-1 (%) | ours: {evaluation} top-1 (%), mean ± sd over seeds '
-                      f'{seeds} | per seed | paired Δ vs baseline (mean ± sd) | final loss (seed {seeds[0]}) | final '
-                      'z_std·√d | mean train time (s) | status |', '|---|---|---|---|---|---|---|---|---|']
+                      f'{seeds} | per seed | paired Δ vs {rows[reference(rows)].name} (mean ± sd) | final loss '
+                      f'(seed {seeds[0]}) | final z_std·√d | mean train time (s) | status |',
+                      '|---|---|---|---|---|---|---|---|---|']
     for row, r, (delta, delta_sd) in zip(rows, results, deltas):
         top1 = fmt(r['top1']) if len(seeds) == 1 else f'{fmt(r["top1"])} ± {fmt(r.get("top1_sd"))}'
         extra = '' if len(seeds) == 1 else (f'{" / ".join(fmt(v) for v in r["top1_seeds"])} | '
