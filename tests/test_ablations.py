@@ -115,6 +115,15 @@ def test_four_views_are_two_pairs_averaged():
 
 
 # ---------------------------------------------------------------- every row config trains (the runner's configs)
+def runner_module():
+    """tools/analysis/ablations.py imported as a module (its functions, without a subprocess)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 @HOOKS.register_module(force=True)
 class _CountViews(Hook):
     """Records how many views each training batch carries."""
@@ -280,10 +289,7 @@ def test_runner_trains_evaluates_and_tabulates_over_seeds(cifar10_root, tmp_path
 def test_paired_delta_is_to_the_baseline_row_or_else_the_first():
     """Sec. 6.2's tables have no ``baseline`` row: their rows are paired with the first (SimCLR, SwAV), the method
     SimSiam's parts are added to (the column was empty there once)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = runner_module()
     result = [dict(seeds=[0, 1], top1_seeds=t) for t in ([40.0, 44.0], [41.0, 47.0], [30.0, 30.0])]
     rows = tool.TABLES['sec6.2-swav'][1]
     assert tool.reference(rows) == 0
@@ -299,10 +305,7 @@ def test_paired_delta_is_to_the_baseline_row_or_else_the_first():
 def test_alternation_rows_convert_only_epoch_based_schedulers(budget_name):
     """The alternation loop counts iterations: an epoch-based scheduler is converted, an iteration-based one (the
     cpu-short budget's) is left alone (mmengine refuses to convert it: the rows failed at start-up once)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = runner_module()
     budget = tool.BUDGETS[budget_name]
     for row in tool.TABLES['sec5.2-steps'][1][1:]:
         cfg = tool.row_config(budget, row, 'data/cifar10', 1)
@@ -314,10 +317,7 @@ def test_alternation_rows_convert_only_epoch_based_schedulers(budget_name):
 def test_misspelt_row_key_is_named_not_merged(tmp_path, monkeypatch):
     """A row's own key misspelt (``method_hook``) would be merged into the config, where the Runner ignores it and
     SwAV trains without its hook: the runner names it instead. A key the Runner reads passes through."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('ablations_tool', RUNNER)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = runner_module()
     (tmp_path / 'typo.py').write_text((ABLATIONS / 'compare-swav.py').read_text().replace('method_hooks =',
                                                                                        'method_hook ='))
     monkeypatch.setattr(tool, 'ABLATIONS', tmp_path)
